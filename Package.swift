@@ -1,0 +1,46 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "paas",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "paas", targets: ["paas"]),
+        .library(name: "PaasCore", targets: ["PaasCore"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+    ],
+    targets: [
+        .executableTarget(
+            name: "paas",
+            dependencies: [
+                "PaasCore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .target(
+            name: "PaasCore",
+            dependencies: [
+                "CPaasSys",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        /// The small C seam: the fork/exec child path, epoll, signalfd, prctl.
+        .target(name: "CPaasSys"),
+        .testTarget(name: "PaasCoreTests", dependencies: ["PaasCore"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["PaasCore"], exclude: []),
+    ]
+)
+
+for target in package.targets where target.type != .system && target.name != "CPaasSys" {
+    var settings = target.swiftSettings ?? []
+    settings.append(contentsOf: [
+        .swiftLanguageMode(.v6),
+        .enableUpcomingFeature("ExistentialAny"),
+        .enableUpcomingFeature("MemberImportVisibility"),
+        .enableUpcomingFeature("InternalImportsByDefault"),
+    ])
+    target.swiftSettings = settings
+}

@@ -1,0 +1,82 @@
+#ifndef C_PAAS_SYS_H
+#define C_PAAS_SYS_H
+
+#include <sys/types.h>
+#include <stdint.h>
+
+/// The platform seam of paas, in C because Swift cannot run between fork and exec
+/// (only async-signal-safe code may) and because Swift's Glibc module does not expose
+/// epoll, signalfd, eventfd or pipe2.
+
+/// Spawns `argv[0]` (an absolute path) with `envp` in a new process group.
+///
+/// In the child, between vfork and execve, only async-signal-safe calls run:
+/// `setpgid(0, 0)`, `prctl(PR_SET_PDEATHSIG, SIGKILL)` followed by a `getppid()`
+/// re-check (the parent may already be gone), stdin from `stdin_fd`, stdout and stderr
+/// from `stdout_fd`/`stderr_fd`, every other descriptor closed on exec, every signal
+/// disposition reset to its default, an empty signal mask, `chdir(cwd)` and `execve`.
+/// A failure of any of these is reported through a close-on-exec pipe.
+///
+/// - Important: the parent-death signal fires when the *thread* that called this
+///   function exits, so every spawn must come from one thread that lives as long as paas.
+/// - Returns: the child's pid, or -1 with `*out_errno` set and `*out_step` naming the
+///   step that failed ("execve", "chdir", "fork", ...). When the child started but its
+///   exec failed, the child has already been reaped.
+pid_t paas_spawn(const char *path, char *const argv[], char *const envp[], const char *cwd,
+                 int stdin_fd, int stdout_fd, int stderr_fd,
+                 int *out_errno, const char **out_step);
+
+/// Starts the guardian: a forked process (no exec) that reads 4-byte process-group ids
+/// from a pipe (`+pgid` adds, `-pgid` removes, `0` means a clean exit) and, when the pipe
+/// reaches end-of-file without a clean exit (paas was killed, even with SIGKILL), sends
+/// SIGKILL to every group it holds. It closes the gap that the parent-death signal leaves:
+/// grandchildren in a child's process group. Call it while paas is still single-threaded.
+/// - Returns: the guardian's pid and the write end of its pipe in `*out_fd`, or -1.
+pid_t paas_guardian_start(int *out_fd);
+
+/// Makes this process a child subreaper. The corresponding C function is `prctl`.
+int paas_set_child_subreaper(void);
+
+/// Creates an epoll instance (close-on-exec). The corresponding C function is `epoll_create1`.
+int paas_epoll_create(void);
+/// Adds (op 1), removes (op 2) or modifies (op 3) `fd` with `events` (bit 0: readable,
+/// bit 1: writable) and an opaque `token`. The corresponding C function is `epoll_ctl`.
+int paas_epoll_ctl(int epfd, int op, int fd, uint32_t events, uint64_t token);
+/// Waits for events; fills `tokens` and `flags` (bit 0 readable, bit 1 writable, bit 2
+/// hang-up or error). Returns the count, 0 on timeout, -1 with errno (EINTR retried by caller).
+/// The corresponding C function is `epoll_wait`.
+int paas_epoll_wait(int epfd, uint64_t *tokens, uint32_t *flags, int max, int timeout_ms);
+
+/// Blocks `signals` (a 0-terminated list) in the calling thread and returns a signalfd for
+/// them (non-blocking, close-on-exec). Call it before any other thread starts so that every
+/// thread inherits the mask. The corresponding C functions are `pthread_sigmask` and `signalfd`.
+int paas_signalfd(const int *signals);
+/// Reads one pending signal from a signalfd: its number, or 0 when none is pending.
+int paas_signalfd_read(int fd);
+
+/// An eventfd (non-blocking, close-on-exec). The corresponding C function is `eventfd`.
+int paas_eventfd(void);
+/// A pipe with both ends close-on-exec; `nonblock_read` makes the read end non-blocking.
+/// The corresponding C function is `pipe2`.
+int paas_pipe(int fds[2], int nonblock_read);
+
+/// Ignores SIGPIPE in this process, so that a closed stdout becomes EPIPE.
+void paas_ignore_sigpipe(void);
+
+/// One reaped child: pid, and either its exit code or the signal that ended it.
+typedef struct {
+    pid_t pid;
+    int exited;   /* 1: code holds an exit status; 0: code holds a signal number */
+    int code;
+} paas_reaped_t;
+/// Reaps one exited child of any kind without blocking. Returns 1 and fills `out`, 0 when
+/// children exist but none has exited, -1 with errno ECHILD when there are no children.
+/// The corresponding C function is `waitid(P_ALL, ..., WEXITED | WNOHANG)`.
+int paas_reap_one(paas_reaped_t *out);
+
+/// Wall-clock time split for log stamps: seconds since the epoch and nanoseconds.
+void paas_realtime(int64_t *sec, int32_t *nsec);
+/// Local broken-down time of `sec`: fills hour, minute, second (and the rest of a date).
+void paas_localtime(int64_t sec, int *year, int *month, int *day, int *hour, int *minute, int *second);
+
+#endif

@@ -1,0 +1,102 @@
+/// One running copy of a process type (`web.2`), or the release phase's process.
+package struct InstanceIdentity: Sendable, Equatable {
+    /// `web.2`, or `release`.
+    package var name: String
+    package var type: String
+    /// 1-based; nil for the release process.
+    package var number: Int?
+    package var port: Int?
+    package var command: String
+    package var colorIndex: Int
+
+    package var logSource: LogSource { LogSource(name: name, type: type, instance: number, colorIndex: colorIndex) }
+}
+
+/// The lifecycle of one instance: a value that decides, returning what the loop must do.
+///
+/// ```
+/// pending ─spawned→ running ─stop→ stopping ─kill→ stopping(killed)
+///    │                 │              │
+///    └─failedToStart   └──────exited──┴─────→ exited
+/// ```
+package struct InstanceState: Sendable, Equatable {
+    package enum Phase: Sendable, Equatable {
+        case pending
+        case running(pid: Int32)
+        case stopping(pid: Int32, killed: Bool)
+        case exited(ExitStatus)
+        case failedToStart(String)
+    }
+
+    /// What the supervisor loop does next for this instance.
+    package enum Action: Sendable, Equatable {
+        case none
+        /// Send `signal` to the instance's process group (its pgid is its pid).
+        case signalGroup(Int32, pgid: Int32)
+    }
+
+    package private(set) var phase: Phase = .pending
+
+    package init() {}
+
+    /// The pid while the process is alive.
+    package var pid: Int32? {
+        switch phase {
+        case .running(let pid), .stopping(let pid, _): pid
+        default: nil
+        }
+    }
+
+    /// Whether the process has ended (or never started).
+    package var isFinished: Bool {
+        switch phase {
+        case .exited, .failedToStart: true
+        default: false
+        }
+    }
+
+    package mutating func spawned(pid: Int32) {
+        precondition(phase == .pending, "spawned twice")
+        phase = .running(pid: pid)
+    }
+
+    package mutating func failedToStart(_ reason: String) {
+        phase = .failedToStart(reason)
+    }
+
+    /// A graceful stop: SIGTERM to the group, once. An instance that never started just ends.
+    package mutating func stop() -> Action {
+        switch phase {
+        case .pending:
+            phase = .failedToStart("stopped before it started")
+            return .none
+        case .running(let pid):
+            phase = .stopping(pid: pid, killed: false)
+            return .signalGroup(Signal.terminate, pgid: pid)
+        case .stopping, .exited, .failedToStart:
+            return .none
+        }
+    }
+
+    /// The deadline passed, or a second interrupt: SIGKILL to the group, once.
+    package mutating func kill() -> Action {
+        switch phase {
+        case .pending:
+            phase = .failedToStart("stopped before it started")
+            return .none
+        case .running(let pid), .stopping(let pid, false):
+            phase = .stopping(pid: pid, killed: true)
+            return .signalGroup(Signal.kill, pgid: pid)
+        case .stopping, .exited, .failedToStart:
+            return .none
+        }
+    }
+
+    /// The process was reaped. Returns whether it ended on its own (not stopped by paas).
+    package mutating func exited(_ status: ExitStatus) -> Bool {
+        let onItsOwn: Bool
+        if case .running = phase { onItsOwn = true } else { onItsOwn = false }
+        phase = .exited(status)
+        return onItsOwn
+    }
+}

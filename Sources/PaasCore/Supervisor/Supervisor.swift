@@ -1,0 +1,413 @@
+/// What `paas up` runs, decided from the configuration before anything starts.
+package struct RunPlan: Sendable {
+    package var app: AppConfig
+    /// The types to run (all of the formation, or those named on the command line).
+    package var types: [ProcessType]
+    package var runRelease: Bool
+    package var style: LogStyle
+
+    /// Chooses the types: every type of the formation, or those named in `only`
+    /// (`paas up web`). Naming `release` runs it first; naming nothing runs it if it exists.
+    package static func make(app: AppConfig, only: [String], style: LogStyle) throws(ConfigError) -> RunPlan {
+        let all = app.formation.types
+        if only.isEmpty {
+            return RunPlan(app: app, types: all, runRelease: app.formation.release != nil, style: style)
+        }
+        var runRelease = false
+        var types: [ProcessType] = []
+        for name in only {
+            if name == Formation.releaseName, app.formation.release != nil { runRelease = true; continue }
+            guard let type = all.first(where: { $0.name == name }) else {
+                let known = (all.map(\.name) + (app.formation.release != nil ? [Formation.releaseName] : [])).joined(separator: ", ")
+                throw ConfigError(.badOption, file: app.paths.procfile, line: nil, "no process type \"\(name)\"; expected one of: \(known)")
+            }
+            if !types.contains(where: { $0.name == name }) { types.append(type) }
+        }
+        return RunPlan(app: app, types: types.sorted { $0.index < $1.index }, runRelease: runRelease, style: style)
+    }
+}
+
+/// The owner loop of `paas up`: one thread owns every instance, every pipe, the signals and
+/// the deadlines. Sources of events (child pipes, the signalfd, the output writer) are
+/// descriptors in one epoll set, so there is no shared mutable state and no locking on the
+/// hot path. Spawning happens on this same thread, which lives as long as paas, as the
+/// parent-death signal requires.
+package final class Supervisor {
+    private struct Member {
+        var identity: InstanceIdentity
+        var state = InstanceState()
+        var isRelease: Bool
+    }
+
+    private struct Stream {
+        var fd: Int32
+        var member: Int
+        var kind: LogStream
+        var framer = LineFramer()
+    }
+
+    private enum Token {
+        static let signals: UInt64 = 1
+        static let writer: UInt64 = 2
+        static let pipes: UInt64 = 3
+        static let firstStream: UInt64 = 16
+    }
+
+    private let plan: RunPlan
+    private var members: [Member] = []
+    private var memberByPID: [Int32: Int] = [:]
+    private var streams: [UInt64: Stream] = [:]
+    private var nextToken = Token.firstStream
+    private var runState: RunState
+    private var formatter: LogFormatter
+    private var batch: [UInt8] = []
+    private var baseEnvironment: [(key: String, value: String)] = []
+    /// Processes outside the instances' groups (daemons, re-parented orphans) already sent
+    /// a signal, and which one.
+    private var signalledStrays: [Int32: Int32] = [:]
+    private var outputClosedHandled = false
+    private var pipesPaused = false
+
+    private let outer = Poller()
+    private let inner = Poller()
+    private let signals: SignalSource
+    private let writer: OutputWriter
+    private let guardian: Guardian?
+    private let readBuffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 16, alignment: 16)
+
+    /// Prepares the process-wide state. - Important: call it while paas is single-threaded
+    /// (it forks the guardian and blocks signals for every later thread).
+    package init(plan: RunPlan) {
+        self.plan = plan
+        self.runState = RunState(hasRelease: plan.runRelease, timeoutSeconds: plan.app.timeout)
+        guardian = Guardian()
+        SignalSource.ignoreBrokenPipe()
+        signals = SignalSource([Signal.interrupt, Signal.terminate, Signal.hangup, Signal.child])
+        Processes.becomeSubreaper()
+        writer = OutputWriter(fd: 1)
+        var width = LogSource.system.name.count
+        if plan.runRelease { width = max(width, Formation.releaseName.count) }
+        for type in plan.types where type.quantity > 0 {
+            width = max(width, "\(type.name).\(type.quantity)".utf8.count)
+        }
+        formatter = LogFormatter(style: plan.style, nameWidth: width)
+    }
+
+    deinit { readBuffer.deallocate() }
+
+    /// Runs until everything has stopped; returns paas's exit status.
+    package func run() -> Int32 {
+        writer.start()
+        outer.add(signals.fd, token: Token.signals)
+        outer.add(writer.loopWake.fd, token: Token.writer)
+        outer.add(inner.fd, token: Token.pipes)
+        baseEnvironment = ProcessEnvironment.current()
+
+        if plan.runRelease, let command = plan.app.formation.release {
+            event("running release phase: \(command)")
+            let identity = InstanceIdentity(name: Formation.releaseName, type: Formation.releaseName, number: nil, port: nil, command: command, colorIndex: plan.app.formation.types.count)
+            start(Member(identity: identity, isRelease: true))
+        } else {
+            startFormation()
+        }
+
+        while true {
+            flushBatch()
+            if isFinished() { break }
+            let timeout = timeoutMilliseconds()
+            for event in outer.wait(timeoutMilliseconds: timeout) {
+                switch event.token {
+                case Token.signals: handleSignals()
+                case Token.writer: handleWriter()
+                case Token.pipes: readPipes()
+                default: break
+                }
+            }
+            perform(runState.tick(now: Clock.monotonicNanos()), reason: nil)
+        }
+        finish()
+        return runState.exitStatus ?? 0
+    }
+
+    // MARK: starting
+
+    private func startFormation() {
+        var count = 0
+        for type in plan.types where type.quantity > 0 {
+            for n in 1...type.quantity {
+                let port = type.port(n, base: plan.app.formation.basePort)
+                let identity = InstanceIdentity(name: "\(type.name).\(n)", type: type.name, number: n, port: port, command: type.command, colorIndex: type.index)
+                start(Member(identity: identity, isRelease: false))
+                count += 1
+                if runState.isStopping { return }
+            }
+        }
+        if count == 0 {
+            event("nothing to run: every process type is scaled to 0")
+        }
+    }
+
+    private func start(_ member: Member) {
+        var member = member
+        let index = members.count
+        let id = member.identity
+        var extra: [(String, String)] = []
+        if let port = id.port { extra.append(("PORT", String(port))) }
+        extra.append(("PS", id.name))
+        extra.append(("DYNO", id.name))
+        let environment = plan.app.childEnvironment(inherited: baseEnvironment, extra: extra)
+        let request = SpawnRequest.shell(id.command, environment: environment, directory: plan.app.paths.root)
+        do {
+            let child = try Spawner.spawn(request)
+            member.state.spawned(pid: child.pid)
+            guardian?.watch(child.pid)
+            members.append(member)
+            memberByPID[child.pid] = index
+            addStream(child.stdout, member: index, kind: .stdout)
+            addStream(child.stderr, member: index, kind: .stderr)
+            event(id.port.map { "\(id.name) started (pid \(child.pid), port \($0))" } ?? "\(id.name) started (pid \(child.pid))")
+        } catch {
+            member.state.failedToStart(error.description)
+            members.append(member)
+            event("could not start \(id.name): \(error.description)")
+            perform(runState.startFailed(now: Clock.monotonicNanos()), reason: .startFailed(id.name))
+        }
+    }
+
+    private func addStream(_ fd: Int32, member: Int, kind: LogStream) {
+        let token = nextToken
+        nextToken += 1
+        streams[token] = Stream(fd: fd, member: member, kind: kind)
+        inner.add(fd, token: token)
+    }
+
+    // MARK: events
+
+    private func handleSignals() {
+        for signal in signals.drain() {
+            if signal == Signal.child {
+                reapChildren()
+            } else {
+                perform(runState.received(signal: signal, now: Clock.monotonicNanos()), reason: .signal(signal))
+            }
+        }
+        // SIGCHLD coalesces and may race the mask: reap on every wake-up anyway.
+        reapChildren()
+    }
+
+    private func handleWriter() {
+        writer.loopWake.clear()
+        if writer.isBroken && !outputClosedHandled {
+            outputClosedHandled = true
+            perform(runState.outputClosed(now: Clock.monotonicNanos()), reason: .outputClosed)
+        }
+        if pipesPaused && !writer.isCongested {
+            pipesPaused = false
+            outer.add(inner.fd, token: Token.pipes)
+        }
+    }
+
+    private func reapChildren() {
+        while case .reaped(let pid, let status) = Processes.reapOne() {
+            guard let index = memberByPID.removeValue(forKey: pid) else {
+                signalledStrays.removeValue(forKey: pid)
+                continue
+            }
+            // Everything the process wrote is in its pipes now: hand it on before the exit
+            // event, and flush a partial last line.
+            drainStreams(of: index)
+            let onItsOwn = members[index].state.exited(status)
+            let name = members[index].identity.name
+            if !Signal.sendToGroup(0, pid) { guardian?.forget(pid) }
+            event("\(name) \(status)")
+            let now = Clock.monotonicNanos()
+            if members[index].isRelease {
+                perform(runState.releaseExited(status, now: now), reason: .releaseFailed(status))
+            } else if onItsOwn {
+                perform(runState.instanceExited(status, now: now), reason: .exited(name, status))
+            }
+        }
+    }
+
+    private func readPipes() {
+        for event in inner.wait(timeoutMilliseconds: 0) {
+            read(event.token, drain: false)
+        }
+    }
+
+    /// Reads a stream once (one read per ready stream per wake-up, so a flood from one child
+    /// cannot starve the others) or until its pipe is empty (`drain`, when its process has
+    /// exited: then a partial last line is flushed too).
+    private func read(_ token: UInt64, drain: Bool) {
+        while let stream = streams[token] {
+            switch PipeReader.read(stream.fd, into: readBuffer) {
+            case .data(let n):
+                frame(token, UnsafeRawBufferPointer(rebasing: readBuffer[0..<n]))
+                if !drain { return }
+            case .wouldBlock:
+                if drain { flushPartial(token) }
+                return
+            case .endOfFile:
+                closeStream(token)
+                return
+            }
+        }
+    }
+
+    private func frame(_ token: UInt64, _ bytes: UnsafeRawBufferPointer) {
+        guard var stream = streams[token] else { return }
+        let source = members[stream.member].identity.logSource
+        let now = WallTime.now()
+        stream.framer.feed(bytes) { line, continuation in
+            formatter.append(line, source: source, stream: stream.kind, continuation: continuation, at: now, to: &batch)
+        }
+        streams[token] = stream
+    }
+
+    private func drainStreams(of member: Int) {
+        for (token, stream) in streams where stream.member == member {
+            read(token, drain: true)
+        }
+    }
+
+    private func flushPartial(_ token: UInt64) {
+        guard var stream = streams[token] else { return }
+        let source = members[stream.member].identity.logSource
+        let now = WallTime.now()
+        stream.framer.flush { line, continuation in
+            formatter.append(line, source: source, stream: stream.kind, continuation: continuation, at: now, to: &batch)
+        }
+        streams[token] = stream
+    }
+
+    private func closeStream(_ token: UInt64) {
+        flushPartial(token)
+        guard let stream = streams.removeValue(forKey: token) else { return }
+        inner.remove(stream.fd)
+        FileDescriptorIO.close(stream.fd)
+    }
+
+    // MARK: actions
+
+    private func perform(_ action: RunState.Action, reason: RunState.Reason?) {
+        switch action {
+        case .none:
+            return
+        case .startFormation:
+            startFormation()
+        case .stopAll:
+            if let reason { event(describe(reason)) }
+            for i in members.indices {
+                signal(members[i].state.stop(), i)
+            }
+            signalStrays(Signal.terminate)
+        case .killAll:
+            if case .signal = reason {
+                event("received second SIGINT, killing all processes")
+            } else {
+                event("timeout after \(Self.seconds(plan.app.timeout)), killing remaining processes")
+            }
+            for i in members.indices {
+                signal(members[i].state.kill(), i)
+            }
+            signalStrays(Signal.kill)
+        }
+    }
+
+    private func signal(_ action: InstanceState.Action, _ index: Int) {
+        guard case .signalGroup(let sig, let pgid) = action else { return }
+        event("sending \(Signal.name(sig)) to \(members[index].identity.name) (pid \(pgid))")
+        Signal.sendToGroup(sig, pgid)
+    }
+
+    /// Signals descendants that the instances' group signals miss: processes that left their
+    /// group (daemons with their own session) and orphans re-parented to paas.
+    private func signalStrays(_ sig: Int32) {
+        let groups = Set(members.compactMap { $0.state.pid })
+        for pid in Processes.descendants(of: Processes.currentPID) where pid != guardian?.pid && !groups.contains(pid) {
+            guard let stat = Processes.statFields(pid), !groups.contains(stat.pgid) else { continue }
+            if signalledStrays[pid] == sig { continue }
+            signalledStrays[pid] = sig
+            Signal.send(sig, pid)
+        }
+    }
+
+    private func describe(_ reason: RunState.Reason) -> String {
+        let timeout = Self.seconds(plan.app.timeout)
+        switch reason {
+        case .signal(let s): return "received \(Signal.name(s)), stopping all processes (timeout \(timeout))"
+        case .exited(let name, _): return "\(name) has ended, stopping all processes (timeout \(timeout))"
+        case .outputClosed: return "stdout was closed, stopping all processes (timeout \(timeout))"
+        case .releaseFailed(let status): return "release phase failed (\(status)); the formation does not start"
+        case .startFailed(let name): return "\(name) could not start, stopping all processes (timeout \(timeout))"
+        }
+    }
+
+    private static func seconds(_ value: Double) -> String {
+        value == value.rounded() ? "\(Int(value))s" : "\(value)s"
+    }
+
+    // MARK: the end
+
+    private func isFinished() -> Bool {
+        if runState.phase == .running || runState.phase == .release {
+            // Nothing started and nothing will: an all-zero formation.
+            return members.isEmpty && !plan.runRelease
+        }
+        guard members.allSatisfy({ $0.state.isFinished }) else { return false }
+        // Instances are gone; stragglers re-parented to paas must go too.
+        let strays = Processes.children(of: Processes.currentPID).filter { $0 != guardian?.pid }
+        if strays.isEmpty { return true }
+        signalStrays(runState.phase == .killing ? Signal.kill : Signal.terminate)
+        return false
+    }
+
+    private func timeoutMilliseconds() -> Int32 {
+        var timeout: Int32 = -1
+        if let deadline = runState.deadline {
+            let now = Clock.monotonicNanos()
+            timeout = deadline > now ? Int32(min((deadline - now) / 1_000_000 + 1, 60_000)) : 0
+        }
+        if members.allSatisfy({ $0.state.isFinished }) && runState.isStopping {
+            // Waiting for strays that are not our children yet: look again soon.
+            timeout = timeout < 0 ? 50 : min(timeout, 50)
+        }
+        return timeout
+    }
+
+    private func event(_ message: String) {
+        formatter.appendEvent(message, at: WallTime.now(), to: &batch)
+    }
+
+    private func flushBatch() {
+        if !batch.isEmpty {
+            writer.submit(batch)
+            batch = []
+            batch.reserveCapacity(1 << 16)
+        }
+        if !pipesPaused && writer.isCongested {
+            pipesPaused = true
+            outer.remove(inner.fd)
+        }
+    }
+
+    private func finish() {
+        // Output that grandchildren left in pipes still open.
+        for token in Array(streams.keys) {
+            read(token, drain: true)
+            closeStream(token)
+        }
+        event("all processes stopped")
+        flushBatch()
+        guardian?.release()
+        while Processes.reapOne() != .noChildren {
+            _ = outer.wait(timeoutMilliseconds: 20)
+            _ = signals.drain()
+        }
+        writer.close()
+        while !writer.isFinished {
+            _ = outer.wait(timeoutMilliseconds: 100)
+            writer.loopWake.clear()
+        }
+    }
+}

@@ -1,0 +1,45 @@
+import ArgumentParser
+import PaasCore
+
+struct Up: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "up",
+        abstract: "Run the formation in the foreground (alias: start).",
+        discussion: """
+        Runs the release phase first when the Procfile has a `release` entry, then every process type \
+        (or only the TYPEs named). SIGINT, SIGTERM or SIGHUP stops everything: SIGTERM to each process \
+        group, SIGKILL after the timeout; a second Ctrl-C kills at once. When a process exits on its own \
+        the rest are stopped and paas exits with its status.
+        """,
+        aliases: ["start"]
+    )
+
+    @OptionGroup var app: AppOptions
+
+    @Flag(name: .customLong("no-color"), help: "Never colour the output (also NO_COLOR, PAAS_NO_COLOR).")
+    var noColor = false
+
+    @Flag(name: .customLong("no-timestamp"), help: "Leave out the time at the start of each line (also PAAS_NO_TIMESTAMP).")
+    var noTimestamp = false
+
+    @Option(name: .customLong("log-format"), help: ArgumentHelp("text or json: one object per line (env: PAAS_LOG_FORMAT).", valueName: "format"))
+    var logFormat: String?
+
+    @Argument(help: "Process types to run (default: all).")
+    var types: [String] = []
+
+    func run() throws {
+        let environment = currentEnvironment()
+        let plan: RunPlan
+        do {
+            let config = try AppConfig.load(app.options, environment: environment)
+            let style = try OutputOptions.resolve(format: logFormat, noColor: noColor, noTimestamp: noTimestamp, stdoutIsTerminal: FileDescriptorIO.isTerminal(1), environment: environment)
+            plan = try RunPlan.make(app: config, only: types, style: style)
+            printWarnings(config.env.warnings)
+        } catch {
+            throw fail(error)
+        }
+        let status = Supervisor(plan: plan).run()
+        throw ExitCode(status)
+    }
+}

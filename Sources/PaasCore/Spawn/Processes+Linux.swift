@@ -8,7 +8,7 @@ import Darwin
 import CPaasSys
 
 /// How a process ended.
-package enum ExitStatus: Sendable, Equatable, CustomStringConvertible {
+package enum Termination: Sendable, Equatable, CustomStringConvertible {
     case exited(Int32)
     case signaled(Int32)
 
@@ -72,7 +72,7 @@ package enum Signal {
 
 /// One child collected by the reaper.
 package enum ReapResult: Sendable, Equatable {
-    case reaped(pid: Int32, status: ExitStatus)
+    case reaped(pid: Int32, status: Termination)
     /// Children exist, none has exited.
     case none
     /// No children at all (ECHILD).

@@ -24,7 +24,7 @@ package struct InstanceState: Sendable, Equatable {
         case pending
         case running(pid: Int32)
         case stopping(pid: Int32, killed: Bool)
-        case exited(ExitStatus)
+        case exited(Termination)
         case failedToStart(String)
     }
 
@@ -93,7 +93,7 @@ package struct InstanceState: Sendable, Equatable {
     }
 
     /// The process was reaped. Returns whether it ended on its own (not stopped by paas).
-    package mutating func exited(_ status: ExitStatus) -> Bool {
+    package mutating func exited(_ status: Termination) -> Bool {
         let onItsOwn: Bool
         if case .running = phase { onItsOwn = true } else { onItsOwn = false }
         phase = .exited(status)

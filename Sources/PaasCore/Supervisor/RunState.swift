@@ -22,9 +22,9 @@ package struct RunState: Sendable, Equatable {
     /// Why the run is ending, for the event stream.
     package enum Reason: Sendable, Equatable {
         case signal(Int32)
-        case exited(String, ExitStatus)
+        case exited(String, Termination)
         case outputClosed
-        case releaseFailed(ExitStatus)
+        case releaseFailed(Termination)
         case startFailed(String)
     }
 
@@ -70,7 +70,7 @@ package struct RunState: Sendable, Equatable {
 
     /// A process of the formation ended on its own: the rest stop (foreman's rule), and paas
     /// will exit with that status.
-    package mutating func instanceExited(_ status: ExitStatus, now: UInt64) -> Action {
+    package mutating func instanceExited(_ status: Termination, now: UInt64) -> Action {
         guard phase == .running else { return .none }
         return begin(stopping: now, status: status.shellStatus)
     }
@@ -82,7 +82,7 @@ package struct RunState: Sendable, Equatable {
     }
 
     /// The release process ended: start the formation on success, else end with its status.
-    package mutating func releaseExited(_ status: ExitStatus, now: UInt64) -> Action {
+    package mutating func releaseExited(_ status: Termination, now: UInt64) -> Action {
         guard phase == .release else { return .none }
         if status == .exited(0) {
             phase = .running

@@ -1,0 +1,164 @@
+import Foundation
+import Testing
+
+/// The event stream under load: every line once, whole, correctly labelled.
+@Suite(.serialized)
+struct UpOutputTests {
+    /// Checks writer output: `NAME | NAME SEQ xxx` with exactly `count` lines per writer,
+    /// each seq once, each line `size - 1` bytes long, the label equal to the writer's PS.
+    static func verify(_ stdout: [UInt8], writers: Int, count: Int, size: Int) -> (lost: Int, torn: Int, mislabelled: Int, duplicated: Int) {
+        var seen: [String: [Bool]] = [:]
+        var torn = 0, mislabelled = 0, duplicated = 0
+        for raw in stdout.split(separator: 10) {
+            let line = String(decoding: raw, as: UTF8.self)
+            guard let bar = line.range(of: " | ") else { torn += 1; continue }
+            let name = line[..<bar.lowerBound].trimmingCharacters(in: .whitespaces)
+            if name == "system" { continue }
+            let text = line[bar.upperBound...]
+            let parts = text.split(separator: " ", maxSplits: 2)
+            guard text.utf8.count == size - 1, parts.count == 3, let seq = Int(parts[1]), seq >= 0, seq < count,
+                  parts[2].allSatisfy({ $0 == "x" }) else { torn += 1; continue }
+            if parts[0] != name { mislabelled += 1; continue }
+            var marks = seen[String(name)] ?? [Bool](repeating: false, count: count)
+            if marks[seq] { duplicated += 1 }
+            marks[seq] = true
+            seen[String(name)] = marks
+        }
+        let received = seen.values.reduce(0) { $0 + $1.filter { $0 }.count }
+        return (writers * count - received, torn, mislabelled, duplicated)
+    }
+
+    @Test(arguments: ["line", "block"])
+    func sixteenWritersLoseNothing(mode: String) throws {
+        let writer = try Binaries.fixture("writer")
+        let count = 20_000, size = 100
+        let app = try TempApp(procfile: "w: exec \(writer) \(count) \(size) \(mode)\nidle: exec sleep 1000\n")
+        defer { app.remove() }
+        // The idle type keeps the run going after the writers exit; stop it once all is read.
+        let paas = try Running(["up", "--no-color", "--no-timestamp", "-m", "w=16,idle=1"], in: app.path)
+        #expect(eventually(timeout: 60) { paas.stdout.components(separatedBy: "exited with status 0").count - 1 >= 16 })
+        paas.signal(SIGTERM)
+        #expect(paas.waitForExit() == 0)
+        let result = Self.verify(paas.stdoutBytes, writers: 16, count: count, size: size)
+        #expect(result.lost == 0 && result.torn == 0 && result.mislabelled == 0 && result.duplicated == 0, "\(result)")
+    }
+
+    @Test func sixteenWritersWhileFloodedWithSignals() throws {
+        let writer = try Binaries.fixture("writer")
+        let count = 20_000, size = 100
+        let app = try TempApp(procfile: "w: exec \(writer) \(count) \(size) block\nv: exec \(writer) \(count) \(size) line\nidle: exec sleep 1000\n")
+        defer { app.remove() }
+        let paas = try Running(["up", "--no-color", "--no-timestamp", "-m", "w=8,v=8,idle=1"], in: app.path)
+        var sent = 0
+        let done = eventually(timeout: 60) {
+            for sig in [SIGCHLD, SIGWINCH, SIGCONT] { paas.signal(sig); sent += 1 }
+            return paas.stdout.components(separatedBy: "exited with status 0").count - 1 >= 16
+        }
+        #expect(done)
+        #expect(sent > 30)
+        paas.signal(SIGTERM)
+        #expect(paas.waitForExit() == 0)
+        var lines = paas.stdoutBytes
+        // Both types write "<PS> ..." so one check covers them.
+        lines = Array(lines)
+        let result = Self.verify(lines, writers: 16, count: count, size: size)
+        #expect(result.lost == 0 && result.torn == 0 && result.mislabelled == 0 && result.duplicated == 0, "\(result)")
+    }
+
+    @Test func aSlowReaderMakesChildrenWaitWithBoundedMemory() throws {
+        let writer = try Binaries.fixture("writer")
+        // 16 x 40_000 x 100 bytes = 64 MB of child output, read slowly through a pipe.
+        let count = 40_000, size = 100
+        let app = try TempApp(procfile: "w: exec \(writer) \(count) \(size) block\n")
+        defer { app.remove() }
+        let output = app.file("out.log")
+        // A slow consumer: reads 64 KiB at a time with a pause between reads.
+        let slowReader = "import sys,time\nout=open(sys.argv[1],'wb')\nwhile True:\n  b=sys.stdin.buffer.read1(65536)\n  if not b: break\n  out.write(b)\n  time.sleep(0.0005)\n"
+        try app.write("slow.py", slowReader)
+        let pipeline = try Running(["-c", "'\(Binaries.paas)' up --no-color --no-timestamp -m w=16 | python3 slow.py out.log"],
+                                   in: app.path, executable: "/bin/sh")
+        var peakKiB = 0
+        let finished = eventually(timeout: 120) {
+            for pid in ProcTable.pids(matching: "\(Binaries.paas) up") {
+                peakKiB = max(peakKiB, ProcTable.peakRSSKiB(pid) ?? 0)
+            }
+            return !pipeline.process.isRunning
+        }
+        #expect(finished)
+        #expect(pipeline.waitForExit() == 0)
+        let bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: output)))
+        let result = Self.verify(bytes, writers: 16, count: count, size: size)
+        #expect(result.lost == 0 && result.torn == 0 && result.mislabelled == 0 && result.duplicated == 0, "\(result)")
+        // 64 MB went through; paas held at most its queue (4 MiB high water) plus buffers.
+        #expect(peakKiB > 0 && peakKiB < 40_000, "peak RSS \(peakKiB) KiB")
+    }
+
+    @Test func aOneMebibyteLineArrivesWholeAndLongerLinesAreCutNotLost() throws {
+        let app = try TempApp(procfile: """
+        one: python3 -c "import sys; sys.stdout.write('a' * (1048576 - 1) + '\\n')"
+        three: python3 -c "import sys; sys.stdout.write('b' * (3 * 1048576 + 5) + '\\n')"
+        partial: printf 'no newline at the end'
+        idle: exec sleep 1000
+        """)
+        defer { app.remove() }
+        let paas = try Running(["up", "--no-color", "--no-timestamp"], in: app.path)
+        #expect(eventually(timeout: 20) { paas.stdout.components(separatedBy: "exited with status 0").count - 1 >= 3 })
+        paas.signal(SIGTERM)
+        #expect(paas.waitForExit() == 0)
+        let lines = logLines(paas.stdout)
+        let one = lines.filter { $0.name == "one.1" }
+        #expect(one.count == 1 && one.first?.text.utf8.count == 1048575)
+        let three = lines.filter { $0.name == "three.1" }
+        #expect(three.count == 4)
+        #expect(three.allSatisfy { $0.text.utf8.count <= 1 << 20 })
+        #expect(three.map(\.text.utf8.count).reduce(0, +) == 3 * 1048576 + 5)
+        // Pieces after the first are marked as continuations with '+'.
+        let continuationMarks = paas.stdout.split(separator: "\n").filter { $0.hasPrefix("three.1") && $0.contains(" + b") }.count
+        #expect(continuationMarks == 3)
+        #expect(lines.contains { $0.name == "partial.1" && $0.text == "no newline at the end" })
+    }
+
+    @Test func stdoutToAFileOrDevNullWorks() throws {
+        let app = try TempApp(procfile: "a: echo hello from a; exit 0\n")
+        defer { app.remove() }
+        let toFile = try Running(["-c", "'\(Binaries.paas)' up --no-color > out.log"], in: app.path, executable: "/bin/sh")
+        #expect(toFile.waitForExit() == 0)
+        #expect(app.read("out.log")?.contains("hello from a") == true)
+        let toNull = try Running(["-c", "'\(Binaries.paas)' up > /dev/null"], in: app.path, executable: "/bin/sh")
+        #expect(toNull.waitForExit() == 0)
+    }
+
+    @Test func aReaderThatGoesAwayStopsTheFormationCleanly() throws {
+        let marker = "paashead\(UUID().uuidString.prefix(6))"
+        let app = try TempApp(procfile: "chatty: sh -c 'while :; do echo line; sleep 0.01; done; : \(marker)'\nquiet: sh -c 'sleep 1000; : \(marker)'\n")
+        defer { app.remove() }
+        let pipeline = try Running(["-c", "'\(Binaries.paas)' up --no-color | head -3; echo \"paas exited ${PIPESTATUS:-}\""], in: app.path, executable: "/bin/bash")
+        #expect(pipeline.waitForExit() == 0)
+        #expect(pipeline.stdoutLines.count == 4)
+        // paas saw EPIPE, stopped both children and exited: nothing with the marker survives.
+        #expect(eventually(timeout: 5) { ProcTable.pids(matching: marker).isEmpty && ProcTable.pids(matching: "\(app.path)").isEmpty })
+    }
+
+    @Test func jsonLogFormatIsOneObjectPerLine() throws {
+        let app = try TempApp(procfile: "web: echo out; echo err >&2; printf 'tab\\there \"q\" \\\\ \\001'; echo\n")
+        defer { app.remove() }
+        let result = try runPaas(["up", "--log-format", "json"], in: app.path)
+        #expect(result.status == 0)
+        var streams: Set<String> = []
+        var texts: [String] = []
+        for line in result.stdout.split(separator: "\n") {
+            let object = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+            let stream = try #require(object["stream"] as? String)
+            streams.insert(stream)
+            #expect(object["time"] is String && object["process"] is String && object["type"] is String && object["text"] is String)
+            if stream != "event" {
+                #expect(object["process"] as? String == "web.1" && object["type"] as? String == "web" && object["instance"] as? Int == 1)
+                texts.append(object["text"] as! String)
+            } else {
+                #expect(object["process"] as? String == "system")
+            }
+        }
+        #expect(streams == ["stdout", "stderr", "event"])
+        #expect(texts.contains("out") && texts.contains("err") && texts.contains("tab\there \"q\" \\ \u{1}"))
+    }
+}

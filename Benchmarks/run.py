@@ -158,7 +158,13 @@ class Run:
     what the run waits for has arrived; the time of that read is done_at.
     """
 
+    counter = 0
+
     def __init__(self, argv, cwd, env, watch=None, keep=True):
+        Run.counter += 1
+        # every process of the run inherits this tag: cleanup finds orphans by it
+        self.tag = "%d-%d" % (os.getpid(), Run.counter)
+        env = dict(env, BENCH_RUN_ID=self.tag)
         self.argv = argv
         self.watch = watch
         self.keep = keep
@@ -234,21 +240,24 @@ class Run:
         self.stderr.seek(0)
         return self.stderr.read().decode("utf-8", "replace")[-n:]
 
+    def leftovers(self):
+        """live processes of this run other than the supervisor itself."""
+        return [p for p in tagged_processes(self.tag) if p != self.proc.pid]
+
     def kill(self):
         """SIGKILL the supervisor and everything it started, and reap it."""
         pid = self.proc.pid
-        for _ in range(3):
+        for _ in range(5):
             try:
                 os.killpg(pid, signal.SIGSTOP)  # freeze: nothing new is spawned
             except OSError:
                 pass
             table = proc_table()
-            victims = descendants(pid, table)
+            victims = set(descendants(pid, table)) | set(tagged_processes(self.tag, table))
+            victims.discard(pid)
             groups = {table[p][1] for p in victims if p in table}
             groups.add(pid)
-            groups.discard(os.getpgrp())
-            groups.discard(0)
-            groups.discard(1)
+            groups -= {os.getpgrp(), 0, 1}
             for p in victims:
                 try:
                     os.kill(p, signal.SIGKILL)
@@ -261,6 +270,7 @@ class Run:
                     pass
             if not victims:
                 break
+            time.sleep(0.01)
         try:
             self.proc.kill()
         except OSError:
@@ -275,6 +285,24 @@ class Run:
         except OSError:
             pass
         self.stderr.close()
+
+
+def tagged_processes(tag, table=None):
+    """live (non-zombie) processes whose environment has BENCH_RUN_ID=tag."""
+    table = proc_table() if table is None else table
+    needle = b"\x00BENCH_RUN_ID=" + tag.encode() + b"\x00"
+    out = []
+    for p, (_ppid, _pgid, _comm, state) in table.items():
+        if state in ("Z", "X"):
+            continue
+        try:
+            with open("/proc/%d/environ" % p, "rb") as f:
+                env = b"\x00" + f.read() + b"\x00"
+        except OSError:
+            continue
+        if needle in env:
+            out.append(p)
+    return out
 
 
 # ---------------------------------------------------------------------------
@@ -408,7 +436,12 @@ class Bench:
         pf = self.procfile(
             "w: PS=${PS:-${HONCHO_PROCESS_NAME:-w}} %s %d %d %s; exec sleep 1000\n"
             % (self.fx["writer"], n, LINE_SIZE, mode))
-        markers = [("%s %d " % (ps, n - 1)).encode() for ps in names]
+        # the whole last line of each writer, newline included (a marker that
+        # matched a line's first half would end the run before its second half)
+        markers = []
+        for ps in names:
+            head = "%s %d " % (ps, n - 1)
+            markers.append((head + "x" * (LINE_SIZE - 1 - len(head)) + "\n").encode())
         pending = set(markers)
         expected_bytes = WRITERS * n * LINE_SIZE
 
@@ -446,9 +479,11 @@ class Bench:
             res["note"] = "partial: %.0f s deadline" % self.args.deadline
             check["lost"] = None
         else:
+            # no output for 10 s before the deadline (or none at all): stuck
             res["value"] = None
             res["text"] = "stall"
             res["stderr"] = tail
+            check["lost"] = None
         return res
 
     def lines(self, sup):
@@ -469,15 +504,10 @@ class Bench:
             os.kill(run.proc.pid, signal.SIGTERM)
             if not run.wait_exit(30):
                 return {"value": None, "text": "stall"}
-            left = leftover_children(run.proc.pid, "idle.")
             res = {"value": run.exited_at - t, "status": run.proc.returncode}
+            left = run.leftovers()
             if left:
-                res["note"] = "%d children left running" % len(left)
-                for p in left:
-                    try:
-                        os.kill(p, signal.SIGKILL)
-                    except OSError:
-                        pass
+                res["note"] = "%d processes left running" % len(left)
             return res
         finally:
             run.kill()
@@ -500,7 +530,11 @@ class Bench:
                     child_exit = float(f.read().strip())
             except (OSError, ValueError):
                 return {"value": None, "text": "no stamp"}
-            return {"value": end - child_exit, "status": run.proc.returncode}
+            res = {"value": end - child_exit, "status": run.proc.returncode}
+            left = run.leftovers()
+            if left:
+                res["note"] = "%d processes left running" % len(left)
+            return res
         finally:
             run.kill()
 
@@ -560,28 +594,6 @@ def wait_until(pred, timeout, step=0.01):
     return pred()
 
 
-def leftover_children(pgid, name_prefix):
-    """pids of `sleep 1000` processes that a run started and that are still
-    alive after its supervisor exited (orphans are reparented, so they are
-    found by their process group or by the process name in their environment)."""
-    out = []
-    for p, (ppid, g, comm, state) in proc_table().items():
-        if comm != "sleep" or state in ("Z", "X"):
-            continue
-        try:
-            with open("/proc/%d/cmdline" % p, "rb") as f:
-                cmd = f.read()
-            with open("/proc/%d/environ" % p, "rb") as f:
-                env = b"\x00" + f.read()
-        except OSError:
-            continue
-        tag = name_prefix.encode()
-        if cmd == b"sleep\x001000\x00" and (g == pgid or b"\x00PS=" + tag in env
-                                             or b"\x00HONCHO_PROCESS_NAME=" + tag in env):
-            out.append(p)
-    return out
-
-
 # ---------------------------------------------------------------------------
 # Validation of the writers' output
 
@@ -596,11 +608,14 @@ def validate(data, names, n, labelled):
         pat = re.compile(rb"^()([^ \n]+) (\d+) (x*)\n", re.M)
     seen = {name.encode(): bytearray(n) for name in names}
     torn = mislabelled = dup = 0
+    examples = []  # a few torn lines, shortened, for the progress output
     for label, ps, seq, xs in pat.findall(data):
         bits = seen.get(ps)
         i = int(seq)
         if bits is None or i >= n or len(ps) + len(seq) + len(xs) + 3 != LINE_SIZE:
             torn += 1
+            if len(examples) < 3:
+                examples.append((label + b" | " if labelled else b"") + b"%s %s %s" % (ps, seq, xs))
             continue
         if bits[i]:
             dup += 1
@@ -613,9 +628,16 @@ def validate(data, names, n, labelled):
         text = line.split(b"| ", 1)[1] if labelled and b"| " in line else line
         if DATAISH.search(text):
             torn += 1
+            if len(examples) < 3:
+                examples.append(line)
     got = sum(b.count(1) for b in seen.values())
     return {"valid": got, "lost": len(names) * n - got, "torn": torn, "mislabelled": mislabelled if labelled else None,
-            "dup": dup}
+            "dup": dup, "examples": [shorten(e) for e in examples]}
+
+
+def shorten(line, keep=60):
+    text = line.decode("utf-8", "replace")
+    return text if len(text) <= 2 * keep else "%s…(%d chars)…%s" % (text[:keep], len(text), text[-keep:])
 
 
 # ---------------------------------------------------------------------------
@@ -740,6 +762,8 @@ def main():
                         extra += " pss=%.1f processes=%d" % (r["pss"], r["helpers"])
                     if r.get("note"):
                         extra += " (%s)" % r["note"]
+                    for e in (r.get("check") or {}).get("examples", []):
+                        extra += "\n  torn: %r" % e
                     log("%-9s %-8s run %d: %s%s" % (metric, sup.name, i + 1, shown, extra))
                     if r.get("stderr"):
                         log("  stderr: " + r["stderr"].strip().replace("\n", "\n  "))

@@ -18,6 +18,8 @@ struct Run: ParsableCommand {
     var command: [String] = []
 
     func validate() throws {
+        // Passthrough parsing takes every word after the options, so help is handled here.
+        if command.first == "--help" || command.first == "-h" { throw CleanExit.helpRequest(self) }
         if command.isEmpty { throw ValidationError("Missing NAME or COMMAND: say what to run, e.g. `paas run migrate`.") }
     }
 

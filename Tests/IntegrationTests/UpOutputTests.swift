@@ -4,6 +4,9 @@ import Testing
 /// The event stream under load: every line once, whole, correctly labelled.
 @Suite(.serialized)
 struct UpOutputTests {
+    /// Writers print this when done and stay up: an exit would stop the others (foreman's rule).
+    static let done = "WRITER-DONE"
+
     /// Checks writer output: `NAME | NAME SEQ xxx` with exactly `count` lines per writer,
     /// each seq once, each line `size - 1` bytes long, the label equal to the writer's PS.
     static func verify(_ stdout: [UInt8], writers: Int, count: Int, size: Int) -> (lost: Int, torn: Int, mislabelled: Int, duplicated: Int) {
@@ -13,8 +16,8 @@ struct UpOutputTests {
             let line = String(decoding: raw, as: UTF8.self)
             guard let bar = line.range(of: " | ") else { torn += 1; continue }
             let name = line[..<bar.lowerBound].trimmingCharacters(in: .whitespaces)
-            if name == "system" { continue }
             let text = line[bar.upperBound...]
+            if name == "system" || text == done { continue }
             let parts = text.split(separator: " ", maxSplits: 2)
             guard text.utf8.count == size - 1, parts.count == 3, let seq = Int(parts[1]), seq >= 0, seq < count,
                   parts[2].allSatisfy({ $0 == "x" }) else { torn += 1; continue }
@@ -32,11 +35,10 @@ struct UpOutputTests {
     func sixteenWritersLoseNothing(mode: String) throws {
         let writer = try Binaries.fixture("writer")
         let count = 20_000, size = 100
-        let app = try TempApp(procfile: "w: exec \(writer) \(count) \(size) \(mode)\nidle: exec sleep 1000\n")
+        let app = try TempApp(procfile: "w: \(writer) \(count) \(size) \(mode); echo \(Self.done); exec sleep 1000\n")
         defer { app.remove() }
-        // The idle type keeps the run going after the writers exit; stop it once all is read.
-        let paas = try Running(["up", "--no-color", "--no-timestamp", "-m", "w=16,idle=1"], in: app.path)
-        #expect(eventually(timeout: 60) { paas.stdout.components(separatedBy: "exited with status 0").count - 1 >= 16 })
+        let paas = try Running(["up", "--no-color", "--no-timestamp", "-m", "w=16"], in: app.path, watching: [Self.done])
+        #expect(eventually(timeout: 60) { paas.count(Self.done) >= 16 })
         paas.signal(SIGTERM)
         #expect(paas.waitForExit() == 0)
         let result = Self.verify(paas.stdoutBytes, writers: 16, count: count, size: size)
@@ -46,22 +48,20 @@ struct UpOutputTests {
     @Test func sixteenWritersWhileFloodedWithSignals() throws {
         let writer = try Binaries.fixture("writer")
         let count = 20_000, size = 100
-        let app = try TempApp(procfile: "w: exec \(writer) \(count) \(size) block\nv: exec \(writer) \(count) \(size) line\nidle: exec sleep 1000\n")
+        let app = try TempApp(procfile: "w: \(writer) \(count) \(size) block; echo \(Self.done); exec sleep 1000\nv: \(writer) \(count) \(size) line; echo \(Self.done); exec sleep 1000\n")
         defer { app.remove() }
-        let paas = try Running(["up", "--no-color", "--no-timestamp", "-m", "w=8,v=8,idle=1"], in: app.path)
+        let paas = try Running(["up", "--no-color", "--no-timestamp", "-m", "w=8,v=8"], in: app.path, watching: [Self.done])
         var sent = 0
         let done = eventually(timeout: 60) {
             for sig in [SIGCHLD, SIGWINCH, SIGCONT] { paas.signal(sig); sent += 1 }
-            return paas.stdout.components(separatedBy: "exited with status 0").count - 1 >= 16
+            return paas.count(Self.done) >= 16
         }
         #expect(done)
         #expect(sent > 30)
         paas.signal(SIGTERM)
         #expect(paas.waitForExit() == 0)
-        var lines = paas.stdoutBytes
         // Both types write "<PS> ..." so one check covers them.
-        lines = Array(lines)
-        let result = Self.verify(lines, writers: 16, count: count, size: size)
+        let result = Self.verify(paas.stdoutBytes, writers: 16, count: count, size: size)
         #expect(result.lost == 0 && result.torn == 0 && result.mislabelled == 0 && result.duplicated == 0, "\(result)")
     }
 
@@ -69,22 +69,24 @@ struct UpOutputTests {
         let writer = try Binaries.fixture("writer")
         // 16 x 40_000 x 100 bytes = 64 MB of child output, read slowly through a pipe.
         let count = 40_000, size = 100
-        let app = try TempApp(procfile: "w: exec \(writer) \(count) \(size) block\n")
+        // Each writer marks when it is done and stays up, so that no exit stops the others.
+        let app = try TempApp(procfile: "w: \(writer) \(count) \(size) block && touch done.$PS && exec sleep 1000\n")
         defer { app.remove() }
         let output = app.file("out.log")
         // A slow consumer: reads 64 KiB at a time with a pause between reads.
         let slowReader = "import sys,time\nout=open(sys.argv[1],'wb')\nwhile True:\n  b=sys.stdin.buffer.read1(65536)\n  if not b: break\n  out.write(b)\n  time.sleep(0.0005)\n"
         try app.write("slow.py", slowReader)
-        let pipeline = try Running(["-c", "'\(Binaries.paas)' up --no-color --no-timestamp -m w=16 | python3 slow.py out.log"],
+        let pipeline = try Running(["-c", "exec '\(Binaries.paas)' up --no-color --no-timestamp -m w=16 | python3 slow.py out.log"],
                                    in: app.path, executable: "/bin/sh")
         var peakKiB = 0
-        let finished = eventually(timeout: 120) {
-            for pid in ProcTable.pids(matching: "\(Binaries.paas) up") {
-                peakKiB = max(peakKiB, ProcTable.peakRSSKiB(pid) ?? 0)
-            }
-            return !pipeline.process.isRunning
+        var paasPIDs: [Int32] = []
+        let allWritten = eventually(timeout: 120) {
+            paasPIDs = ProcTable.pids(matching: "\(Binaries.paas) up")
+            for pid in paasPIDs { peakKiB = max(peakKiB, ProcTable.peakRSSKiB(pid) ?? 0) }
+            return (1...16).allSatisfy { FileManager.default.fileExists(atPath: app.file("done.w.\($0)")) }
         }
-        #expect(finished)
+        #expect(allWritten)
+        for pid in paasPIDs { kill(pid, SIGTERM) }
         #expect(pipeline.waitForExit() == 0)
         let bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: output)))
         let result = Self.verify(bytes, writers: 16, count: count, size: size)
@@ -94,24 +96,24 @@ struct UpOutputTests {
     }
 
     @Test func aOneMebibyteLineArrivesWholeAndLongerLinesAreCutNotLost() throws {
+        // `partial` waits until the long lines are out, then exits: that exit ends the run, and
+        // its last line, which has no newline, is flushed then.
         let app = try TempApp(procfile: """
-        one: python3 -c "import sys; sys.stdout.write('a' * (1048576 - 1) + '\\n')"
-        three: python3 -c "import sys; sys.stdout.write('b' * (3 * 1048576 + 5) + '\\n')"
-        partial: printf 'no newline at the end'
-        idle: exec sleep 1000
+        one: python3 -c "import sys; sys.stdout.write('a' * (1048576 - 1) + '\\n')"; touch done.$PS; exec sleep 1000
+        three: python3 -c "import sys; sys.stdout.write('b' * (3 * 1048576 + 5) + '\\n')"; touch done.$PS; exec sleep 1000
+        partial: while [ $(ls done.* 2>/dev/null | wc -l) -lt 2 ]; do sleep 0.02; done; printf 'no newline at the end'
         """)
         defer { app.remove() }
         let paas = try Running(["up", "--no-color", "--no-timestamp"], in: app.path)
-        #expect(eventually(timeout: 20) { paas.stdout.components(separatedBy: "exited with status 0").count - 1 >= 3 })
-        paas.signal(SIGTERM)
-        #expect(paas.waitForExit() == 0)
+        #expect(paas.waitForExit(timeout: 30) == 0)
         let lines = logLines(paas.stdout)
         let one = lines.filter { $0.name == "one.1" }
         #expect(one.count == 1 && one.first?.text.utf8.count == 1048575)
         let three = lines.filter { $0.name == "three.1" }
         #expect(three.count == 4)
         #expect(three.allSatisfy { $0.text.utf8.count <= 1 << 20 })
-        #expect(three.map(\.text.utf8.count).reduce(0, +) == 3 * 1048576 + 5)
+        let total: Int = three.map { $0.text.utf8.count }.reduce(0, +)
+        #expect(total == 3 * 1_048_576 + 5)
         // Pieces after the first are marked as continuations with '+'.
         let continuationMarks = paas.stdout.split(separator: "\n").filter { $0.hasPrefix("three.1") && $0.contains(" + b") }.count
         #expect(continuationMarks == 3)

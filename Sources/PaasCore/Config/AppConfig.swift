@@ -158,23 +158,26 @@ package enum ConfigLoader {
 
     /// The base port: `-p`/`PAAS_PORT`, else `PORT` from the env files, else the inherited
     /// `$PORT`, else 5000 (foreman's order).
-    package static func basePort(_ options: Options, env: EnvConfig, environment: [String: String]) throws(ConfigError) -> Int {
+    package static func basePort(_ options: Options, env: EnvConfig, environment: [String: String], source flagSource: String = "-p/--port") throws(ConfigError) -> Int {
         let (text, source): (String, String)
-        if let p = options.port { (text, source) = (p, "-p/--port") }
+        if let p = options.port { (text, source) = (p, flagSource) }
         else if let p = env["PORT"] { (text, source) = (p, "PORT (env file)") }
         else if let p = environment["PORT"], !p.isEmpty { (text, source) = (p, "PORT (environment)") }
         else { return 5000 }
-        guard let port = Int(text.trimmingBlanks()), (1...65535).contains(port) else {
+        let trimmed = text.trimmingBlanks()
+        guard !trimmed.isEmpty, trimmed.allSatisfy({ $0.isASCII && $0.isNumber }), let port = Int(trimmed), (1...65535).contains(port) else {
             throw ConfigError(.badOption, file: source, line: nil, "port \"\(text)\" is not valid; expected a whole number from 1 to 65535")
         }
         return port
     }
 
     /// The grace period between SIGTERM and SIGKILL, in seconds (default 5).
-    package static func timeout(_ options: Options) throws(ConfigError) -> Double {
+    package static func timeout(_ options: Options, source: String = "-t/--timeout") throws(ConfigError) -> Double {
         guard let t = options.timeout else { return 5 }
-        guard let value = Double(t.trimmingBlanks()), value >= 0, value <= 86400, value.isFinite else {
-            throw ConfigError(.badOption, file: "-t/--timeout", line: nil, "timeout \"\(t)\" is not valid; expected seconds from 0 to 86400")
+        let trimmed = t.trimmingBlanks()
+        let decimal = !trimmed.isEmpty && trimmed.allSatisfy { $0.isASCII && ($0.isNumber || $0 == ".") } && trimmed.filter { $0 == "." }.count <= 1
+        guard decimal, let value = Double(trimmed), value >= 0, value <= 86400 else {
+            throw ConfigError(.badOption, file: source, line: nil, "timeout \"\(t)\" is not valid; expected seconds from 0 to 86400")
         }
         return value
     }
@@ -190,15 +193,20 @@ package struct AppConfig: Sendable {
 
     /// Loads and validates everything; the first problem is thrown.
     package static func load(_ options: Options, environment: [String: String]) throws(ConfigError) -> AppConfig {
+        // Name each value's source as the user gave it, before the fallbacks merge them.
+        let formationSource = options.formation != nil ? "-m/--formation" : Options.variables.formation
+        let portSource = options.port != nil ? "-p/--port" : Options.variables.port
+        let timeoutSource = options.timeout != nil ? "-t/--timeout" : Options.variables.timeout
         let options = options.withFallbacks(from: environment)
         let paths = Paths.resolve(options)
-        let timeout = try ConfigLoader.timeout(options)
+        let timeout = try ConfigLoader.timeout(options, source: timeoutSource)
         let procfile = try ConfigLoader.procfile(paths)
         let env = try ConfigLoader.env(paths, environment: environment)
-        let base = try ConfigLoader.basePort(options, env: env, environment: environment)
-        let source = options.formation != nil ? "-m/--formation" : Options.variables.formation
-        let spec = try options.formation.map { (text) throws(ConfigError) in try FormationSpec.parse(text, source: source) } ?? FormationSpec()
-        let formation = try Formation.plan(procfile, counts: spec, basePort: base, source: source)
+        let base = try ConfigLoader.basePort(options, env: env, environment: environment, source: portSource)
+        let spec = try options.formation.map { (text) throws(ConfigError) in try FormationSpec.parse(text, source: formationSource) } ?? FormationSpec()
+        // A plan that does not fit is the counts' fault when counts were given, else the base port's.
+        let planSource = options.formation != nil ? formationSource : options.port != nil ? portSource : "base port \(base)"
+        let formation = try Formation.plan(procfile, counts: spec, basePort: base, source: formationSource, portSource: planSource)
         return AppConfig(paths: paths, procfile: procfile, env: env, formation: formation, timeout: timeout)
     }
 

@@ -29,7 +29,8 @@ package struct Formation: Sendable, Equatable {
 
     /// Builds the formation from a Procfile, a `-m` spec and a base port, checking that every
     /// port fits below 65536 and that no two types' port ranges overlap.
-    package static func plan(_ procfile: Procfile, counts: FormationSpec, basePort: Int, source: String) throws(ConfigError) -> Formation {
+    /// `source` names where the counts came from and `portSource` what decides the ports, for errors.
+    package static func plan(_ procfile: Procfile, counts: FormationSpec, basePort: Int, source: String, portSource: String? = nil) throws(ConfigError) -> Formation {
         var types: [ProcessType] = []
         var release: String?
         for entry in procfile.entries {
@@ -46,7 +47,7 @@ package struct Formation: Sendable, Equatable {
             types[i].quantity = count
         }
         let formation = Formation(types: types, release: release, basePort: basePort)
-        try formation.validatePorts(source: source)
+        try formation.validatePorts(source: portSource ?? source)
         return formation
     }
 

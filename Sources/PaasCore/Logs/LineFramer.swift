@@ -1,11 +1,11 @@
 /// Cuts one child stream into lines.
 ///
 /// Lines end at `\n` (a `\r` before it is dropped). A line is handed on whole up to
-/// ``maximumLine`` bytes of text; a longer one is cut into pieces of exactly that size,
+/// ``maximumLine`` bytes of text (line ending not counted); a longer one is cut into pieces of exactly that size,
 /// every piece after the first marked as a continuation. Nothing is dropped: a partial last
 /// line is handed on by ``flush(_:)`` when its process ends.
 package struct LineFramer {
-    /// 1 MiB: a line of up to 1 MiB, newline included, arrives whole.
+    /// 1 MiB of text: so a line of up to 1 MiB, newline included, certainly arrives whole.
     package static let defaultMaximumLine = 1 << 20
 
     package let maximumLine: Int
@@ -32,19 +32,20 @@ package struct LineFramer {
                 append(UnsafeRawBufferPointer(rebasing: bytes[0..<end]), emit)
                 return
             }
-            append(UnsafeRawBufferPointer(rebasing: bytes[0..<nl]), emit)
-            emitPending(emit)
+            // The '\r' of a CRLF does not count against the limit.
+            append(UnsafeRawBufferPointer(rebasing: bytes[0..<Self.trimCR(base, nl)]), emit)
+            emitPending(emit, trimmingCR: nl == 0)
             start = nl + 1
         }
         // Fast path: whole lines straight from the read buffer, no copy.
         while start < end {
             guard let nl = Self.newline(in: bytes, from: start) else { break }
-            if nl - start <= maximumLine {
+            if Self.trimCR(base + start, nl - start) <= maximumLine {
                 emit(UnsafeRawBufferPointer(start: base + start, count: Self.trimCR(base + start, nl - start)), pendingIsContinuation)
                 pendingIsContinuation = false
             } else {
-                append(UnsafeRawBufferPointer(start: base + start, count: nl - start), emit)
-                emitPending(emit)
+                append(UnsafeRawBufferPointer(start: base + start, count: Self.trimCR(base + start, nl - start)), emit)
+                emitPending(emit, trimmingCR: false)
             }
             start = nl + 1
         }
@@ -55,7 +56,7 @@ package struct LineFramer {
 
     /// Hands on a partial last line, if any (the stream ended or its process exited).
     package mutating func flush(_ emit: (UnsafeRawBufferPointer, Bool) -> Void) {
-        if !pending.isEmpty { emitPending(emit) }
+        if !pending.isEmpty { emitPending(emit, trimmingCR: false) }
     }
 
     private mutating func append(_ bytes: UnsafeRawBufferPointer, _ emit: (UnsafeRawBufferPointer, Bool) -> Void) {
@@ -72,9 +73,12 @@ package struct LineFramer {
         pending.append(contentsOf: rest)
     }
 
-    private mutating func emitPending(_ emit: (UnsafeRawBufferPointer, Bool) -> Void) {
+    /// Hands on `pending`; `trimmingCR` drops a final '\r' that was the first half of a CRLF
+    /// split across two reads.
+    private mutating func emitPending(_ emit: (UnsafeRawBufferPointer, Bool) -> Void, trimmingCR: Bool) {
         pending.withUnsafeBytes { raw in
-            emit(UnsafeRawBufferPointer(start: raw.baseAddress, count: Self.trimCR(raw.baseAddress, raw.count)), pendingIsContinuation)
+            let count = trimmingCR ? Self.trimCR(raw.baseAddress, raw.count) : raw.count
+            emit(UnsafeRawBufferPointer(start: raw.baseAddress, count: count), pendingIsContinuation)
         }
         pending.removeAll(keepingCapacity: pending.count <= 65536)
         pendingIsContinuation = false

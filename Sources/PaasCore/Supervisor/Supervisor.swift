@@ -392,6 +392,10 @@ package final class Supervisor {
     }
 
     private func finish() {
+        // The pipes are read here one last time; the loop below waits only for the reaper and
+        // the writer, so hung-up pipes must not wake it.
+        if !pipesPaused { outer.remove(inner.fd) }
+        pipesPaused = true
         // Output that grandchildren left in pipes still open.
         for token in Array(streams.keys) {
             read(token, drain: true)

@@ -85,14 +85,24 @@ final class Running: @unchecked Sendable { // mutable state lives in Mutexes; Pr
     private final class Collected: Sendable {
         let bytes = Mutex<[UInt8]>([])
         let done = Mutex(false)
+        /// How many complete lines contained each watched text, counted as the data arrives
+        /// (so a test can wait on a count without rescanning megabytes of output).
+        let counts: Mutex<[String: Int]>
+        let watched: [[UInt8]]
+
+        init(watching: [String] = []) {
+            watched = watching.map { Array($0.utf8) }
+            counts = Mutex(Dictionary(uniqueKeysWithValues: watching.map { ($0, 0) }))
+        }
     }
 
-    private let out = Collected()
+    private let out: Collected
     private let err = Collected()
     private let stdinPipe = Pipe()
 
     /// Starts `paas ARGS` (or `executable`) in `directory` with extra environment.
-    init(_ args: [String], in directory: String? = nil, environment: [String: String] = [:], executable: String = Binaries.paas, stdin: Bool = false) throws {
+    init(_ args: [String], in directory: String? = nil, environment: [String: String] = [:], executable: String = Binaries.paas, stdin: Bool = false, watching: [String] = []) throws {
+        out = Collected(watching: watching)
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = args
         if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
@@ -114,17 +124,35 @@ final class Running: @unchecked Sendable { // mutable state lives in Mutexes; Pr
         Thread.detachNewThread {
             _ = handle // keeps the descriptor open while reading
             var chunk = [UInt8](repeating: 0, count: 1 << 16)
+            var carry: [UInt8] = []
             while true {
                 let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
                 if n < 0 && errno == EINTR { continue }
                 if n <= 0 { break }
                 sink.bytes.withLock { $0.append(contentsOf: chunk[0..<n]) }
+                guard !sink.watched.isEmpty else { continue }
+                carry.append(contentsOf: chunk[0..<n])
+                var found: [Int] = []
+                var start = 0
+                while let nl = carry[start...].firstIndex(of: 10) {
+                    let line = carry[start..<nl]
+                    for (i, w) in sink.watched.enumerated() where line.count >= w.count && line.firstRange(of: w) != nil { found.append(i) }
+                    start = nl + 1
+                }
+                carry.removeFirst(start)
+                if !found.isEmpty {
+                    sink.counts.withLock { counts in
+                        for i in found { counts[String(decoding: sink.watched[i], as: UTF8.self), default: 0] += 1 }
+                    }
+                }
             }
             sink.done.withLock { $0 = true }
         }
     }
 
     var pid: Int32 { process.processIdentifier }
+    /// Complete stdout lines seen so far that contain `text` (one of `watching`).
+    func count(_ text: String) -> Int { out.counts.withLock { $0[text] ?? 0 } }
     var stdout: String { out.bytes.withLock { String(decoding: $0, as: UTF8.self) } }
     var stdoutBytes: [UInt8] { out.bytes.withLock { $0 } }
     var stderr: String { err.bytes.withLock { String(decoding: $0, as: UTF8.self) } }

@@ -89,7 +89,25 @@ package struct LogFormatter {
 
     private static func two(_ v: Int) -> String { v < 10 ? "0\(v)" : "\(v)" }
 
+    /// The bytes that start a text line from `source` in the second of `time`, or nil in JSON
+    /// format. A caller that frames many lines from one read appends this prefix, the text and
+    /// a newline itself: the hot path of the event stream.
+    package mutating func textPrefix(for source: LogSource, continuation: Bool = false, at time: WallTime) -> [UInt8]? {
+        guard style.format == .text else { return nil }
+        updateClock(time)
+        var prefix: [UInt8] = []
+        prefix.reserveCapacity(32 + nameWidth)
+        appendTextPrefix(source: source, continuation: continuation, to: &prefix)
+        return prefix
+    }
+
     private func appendText(_ text: UnsafeRawBufferPointer, source: LogSource, continuation: Bool, time: WallTime, to out: inout [UInt8]) {
+        appendTextPrefix(source: source, continuation: continuation, to: &out)
+        out.append(contentsOf: text)
+        out.append(10)
+    }
+
+    private func appendTextPrefix(source: LogSource, continuation: Bool, to out: inout [UInt8]) {
         if style.color {
             out.append(contentsOf: source.colorIndex < 0 ? Self.systemColor : Self.palette[source.colorIndex % Self.palette.count])
         }
@@ -103,8 +121,6 @@ package struct LogFormatter {
         out.append(contentsOf: continuation ? [32, 43] : [32, 124]) // " +" or " |"
         if style.color { out.append(contentsOf: Self.reset) }
         out.append(32)
-        out.append(contentsOf: text)
-        out.append(10)
     }
 
     private func appendJSON(_ text: UnsafeRawBufferPointer, source: LogSource, stream: LogStream, continuation: Bool, time: WallTime, to out: inout [UInt8]) {

@@ -254,13 +254,31 @@ package final class Supervisor {
         }
     }
 
+    /// Frames one read into lines of the event stream. The hot path: in text format each line
+    /// is the cached prefix, the text and a newline, appended to a local buffer (not the
+    /// stored property, which would cost an exclusivity check per append).
     private func frame(_ token: UInt64, _ bytes: UnsafeRawBufferPointer) {
         guard var stream = streams[token] else { return }
         let source = members[stream.member].identity.logSource
         let now = WallTime.now()
-        stream.framer.feed(bytes) { line, continuation in
-            formatter.append(line, source: source, stream: stream.kind, continuation: continuation, at: now, to: &batch)
+        var out = batch
+        batch = []
+        if let prefix = formatter.textPrefix(for: source, at: now) {
+            stream.framer.feed(bytes) { line, continuation in
+                if continuation {
+                    formatter.append(line, source: source, stream: stream.kind, continuation: true, at: now, to: &out)
+                } else {
+                    out.append(contentsOf: prefix)
+                    out.append(contentsOf: line)
+                    out.append(10)
+                }
+            }
+        } else {
+            stream.framer.feed(bytes) { line, continuation in
+                formatter.append(line, source: source, stream: stream.kind, continuation: continuation, at: now, to: &out)
+            }
         }
+        batch = out
         streams[token] = stream
     }
 

@@ -261,3 +261,62 @@ void paas_localtime(int64_t sec, int *year, int *month, int *day, int *hour, int
     *year = tm.tm_year + 1900; *month = tm.tm_mon + 1; *day = tm.tm_mday;
     *hour = tm.tm_hour; *minute = tm.tm_min; *second = tm.tm_sec;
 }
+
+/* ---- Unix sockets for the control channel ---- */
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+
+long paas_peer_uid(int fd) {
+#if defined(__linux__)
+    struct ucred cred;
+    socklen_t len = sizeof cred;
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) return -1;
+    return (long)cred.uid;
+#else
+    uid_t uid; gid_t gid;
+    if (getpeereid(fd, &uid, &gid) != 0) return -1;
+    return (long)uid;
+#endif
+}
+
+static int fill_addr(struct sockaddr_un *addr, const char *path) {
+    memset(addr, 0, sizeof *addr);
+    addr->sun_family = AF_UNIX;
+    if (strlen(path) >= sizeof addr->sun_path) { errno = ENAMETOOLONG; return -1; }
+    strcpy(addr->sun_path, path);
+    return 0;
+}
+
+int paas_unix_listen(const char *path) {
+    struct sockaddr_un addr;
+    if (fill_addr(&addr, path) != 0) return -1;
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -1;
+    /* The socket file gets 0600 from the umask at bind time: no window where others may connect. */
+    mode_t old = umask(0177);
+    int r = bind(fd, (struct sockaddr *)&addr, sizeof addr);
+    umask(old);
+    if (r != 0 || listen(fd, 128) != 0) { int e = errno; close(fd); errno = e; return -1; }
+    return fd;
+}
+
+int paas_unix_connect(const char *path) {
+    struct sockaddr_un addr;
+    if (fill_addr(&addr, path) != 0) return -1;
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -1;
+    int r;
+    do { r = connect(fd, (struct sockaddr *)&addr, sizeof addr); } while (r != 0 && errno == EINTR);
+    if (r != 0) { int e = errno; close(fd); errno = e; return -1; }
+    return fd;
+}
+
+int paas_unix_accept(int fd) {
+    return accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+}
+
+int paas_set_nonblocking(int fd) {
+    int flags = fcntl(fd, F_GETFL);
+    return flags < 0 ? -1 : fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+}

@@ -39,7 +39,18 @@ struct Up: ParsableCommand {
         } catch {
             throw fail(error)
         }
-        let status = Supervisor(plan: plan).run()
+        // The control socket comes first: if another paas up owns this app, nothing starts.
+        let poller = Poller()
+        let control: ControlServer
+        do {
+            let candidates = ControlAddress.candidates(root: plan.app.paths.root, environment: environment, uid: UnixSocket.currentUID)
+            control = try ControlServer(candidates: candidates, poller: poller, token: Supervisor.Token.control)
+        } catch {
+            FileDescriptorIO.printError("paas: \(error.description)\n")
+            if case .alreadyRunning = error { throw ExitCode(ExitStatusCode.alreadyRunning) }
+            throw ExitCode(ExitStatusCode.startFailure)
+        }
+        let status = Supervisor(plan: plan, control: control, poller: poller).run()
         throw ExitCode(status)
     }
 }

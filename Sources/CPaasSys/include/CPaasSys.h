@@ -80,3 +80,16 @@ void paas_realtime(int64_t *sec, int32_t *nsec);
 void paas_localtime(int64_t sec, int *year, int *month, int *day, int *hour, int *minute, int *second);
 
 #endif
+
+/// The uid of the process at the other end of a connected Unix socket, or -1.
+/// The corresponding C function is `getsockopt(SO_PEERCRED)`.
+long paas_peer_uid(int fd);
+/// Binds and listens on a Unix stream socket at `path` (non-blocking, close-on-exec), mode 0600.
+/// Returns the descriptor, or -1 with errno (EADDRINUSE when something is there).
+int paas_unix_listen(const char *path);
+/// Connects a blocking Unix stream socket to `path`. Returns the descriptor or -1 with errno.
+int paas_unix_connect(const char *path);
+/// Accepts one connection, non-blocking and close-on-exec; -1 with errno (EAGAIN when none).
+int paas_unix_accept(int fd);
+/// Makes `fd` non-blocking.
+int paas_set_nonblocking(int fd);

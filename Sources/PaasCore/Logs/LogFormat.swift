@@ -64,11 +64,13 @@ package struct LogFormatter {
     }
 
     /// Appends one formatted line to `out`.
-    package mutating func append(_ text: UnsafeRawBufferPointer, source: LogSource, stream: LogStream, continuation: Bool = false, at time: WallTime, to out: inout [UInt8]) {
+    /// `epoch` adds the time as seconds since 1970 (the control protocol's `logs` replies, so a
+    /// client can print local time).
+    package mutating func append(_ text: UnsafeRawBufferPointer, source: LogSource, stream: LogStream, continuation: Bool = false, at time: WallTime, epoch: Bool = false, to out: inout [UInt8]) {
         updateClock(time)
         switch style.format {
         case .text: appendText(text, source: source, continuation: continuation, time: time, to: &out)
-        case .json: appendJSON(text, source: source, stream: stream, continuation: continuation, time: time, to: &out)
+        case .json: appendJSON(text, source: source, stream: stream, continuation: continuation, time: time, epoch: epoch, to: &out)
         }
     }
 
@@ -123,7 +125,7 @@ package struct LogFormatter {
         out.append(32)
     }
 
-    private func appendJSON(_ text: UnsafeRawBufferPointer, source: LogSource, stream: LogStream, continuation: Bool, time: WallTime, to out: inout [UInt8]) {
+    private func appendJSON(_ text: UnsafeRawBufferPointer, source: LogSource, stream: LogStream, continuation: Bool, time: WallTime, epoch: Bool, to out: inout [UInt8]) {
         out.append(contentsOf: #"{"time":""#.utf8)
         out.append(contentsOf: isoPrefix)
         let millis = Int(time.nanoseconds / 1_000_000)
@@ -142,6 +144,10 @@ package struct LogFormatter {
         out.append(contentsOf: #"","text":"#.utf8)
         JSON.appendString(text, to: &out)
         if continuation { out.append(contentsOf: #","continuation":true"#.utf8) }
+        if epoch {
+            out.append(contentsOf: #","epoch":"#.utf8)
+            out.append(contentsOf: "\(time.seconds).\(String(1_000_000_000 + Int(time.nanoseconds)).dropFirst())".utf8)
+        }
         out.append(contentsOf: "}\n".utf8)
     }
 }

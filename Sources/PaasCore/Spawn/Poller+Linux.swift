@@ -11,6 +11,7 @@ import CPaasSys
 package struct PollEvent: Sendable {
     package var token: UInt64
     package var readable: Bool
+    package var writable: Bool
     package var hangup: Bool
 }
 
@@ -38,6 +39,11 @@ package final class Poller {
         precondition(r == 0, "epoll_ctl ADD failed: \(Errno.describe(errno))")
     }
 
+    /// Changes what `descriptor` is watched for. The corresponding C function is `epoll_ctl(EPOLL_CTL_MOD)`.
+    package func modify(_ descriptor: Int32, token: UInt64, readable: Bool, writable: Bool) {
+        _ = paas_epoll_ctl(fd, 3, descriptor, (readable ? 1 : 0) | (writable ? 2 : 0), token)
+    }
+
     /// Stops watching `descriptor`. The corresponding C function is `epoll_ctl(EPOLL_CTL_DEL)`.
     package func remove(_ descriptor: Int32) {
         _ = paas_epoll_ctl(fd, 2, descriptor, 0, 0)
@@ -55,7 +61,7 @@ package final class Poller {
             if n < 0 && errno != EINTR { preconditionFailure("epoll_wait failed: \(Errno.describe(errno))") }
             return []
         }
-        return (0..<Int(n)).map { PollEvent(token: tokens[$0], readable: flags[$0] & 1 != 0, hangup: flags[$0] & 4 != 0) }
+        return (0..<Int(n)).map { PollEvent(token: tokens[$0], readable: flags[$0] & 1 != 0, writable: flags[$0] & 2 != 0, hangup: flags[$0] & 4 != 0) }
     }
 }
 

@@ -138,6 +138,24 @@ package enum Processes {
         return result
     }
 
+    /// CPU seconds and resident bytes of every process group, summed over its members (/proc).
+    package static func groupUsage() -> [Int32: (cpuSeconds: Double, rssBytes: Int)] {
+        var usage: [Int32: (cpuSeconds: Double, rssBytes: Int)] = [:]
+        let ticks = Double(sysconf(Int32(_SC_CLK_TCK)))
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        guard let dir = opendir("/proc") else { return usage }
+        defer { closedir(dir) }
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
+            }
+            guard let pid = Int32(name), pid > 0, let s = statFields(pid) else { continue }
+            let old = usage[s.pgid] ?? (0, 0)
+            usage[s.pgid] = (old.cpuSeconds + Double(s.utime + s.stime) / ticks, old.rssBytes + s.rssPages * page)
+        }
+        return usage
+    }
+
     /// Parent pid, process group and resident memory (pages) of `pid`, from /proc/PID/stat.
     package static func statFields(_ pid: Int32) -> (ppid: Int32, pgid: Int32, utime: Int, stime: Int, rssPages: Int)? {
         guard let bytes = try? FileSystem.read("/proc/\(pid)/stat") else { return nil }

@@ -26,6 +26,8 @@ package struct RunState: Sendable, Equatable {
         case outputClosed
         case releaseFailed(Termination)
         case startFailed(String)
+        /// `paas stop` with no target.
+        case stopRequested
     }
 
     package private(set) var phase: Phase

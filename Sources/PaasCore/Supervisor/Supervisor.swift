@@ -33,42 +33,61 @@ package struct RunPlan: Sendable {
 /// hot path. Spawning happens on this same thread, which lives as long as paas, as the
 /// parent-death signal requires.
 package final class Supervisor {
-    private struct Member {
+    struct Member {
+        /// What paas does when the process exits: nothing decided (an exit on its own stops
+        /// the formation), start it again (`restart`), forget it (`scale` down), or keep it
+        /// down (`stop TARGET`).
+        enum Intent { case none, restart, remove, hold }
+
         var identity: InstanceIdentity
         var state = InstanceState()
         var isRelease: Bool
+        var startedAt: UInt64 = 0
+        var restarts = 0
+        var intent = Intent.none
     }
 
-    private struct Stream {
+    struct Stream {
         var fd: Int32
         var member: Int
         var kind: LogStream
         var framer = LineFramer()
     }
 
-    private enum Token {
+    package enum Token {
         static let signals: UInt64 = 1
         static let writer: UInt64 = 2
         static let pipes: UInt64 = 3
+        package static let control: UInt64 = 4
         static let firstStream: UInt64 = 16
     }
 
-    private let plan: RunPlan
-    private var members: [Member] = []
+    let plan: RunPlan
+    /// Every process started, in order (a restarted instance appears again).
+    var members: [Member] = []
+    /// The formation's instances by name (`web.2`) → their latest entry in `members`.
+    var current: [String: Int] = [:]
+    /// Instances wanted per type (`scale` changes it).
+    var desired: [String: Int] = [:]
     private var memberByPID: [Int32: Int] = [:]
     private var streams: [UInt64: Stream] = [:]
     private var nextToken = Token.firstStream
-    private var runState: RunState
+    var runState: RunState
     private var formatter: LogFormatter
     private var batch: [UInt8] = []
     private var baseEnvironment: [(key: String, value: String)] = []
+    /// Recent lines for `paas logs`.
+    var ring = LogRing()
+    var jsonFormatter = LogFormatter(style: LogStyle(format: .json), nameWidth: 0)
+    let control: ControlServer?
+    let startedAt = Clock.monotonicNanos()
     /// Processes outside the instances' groups (daemons, re-parented orphans) already sent
     /// a signal, and which one.
     private var signalledStrays: [Int32: Int32] = [:]
     private var outputClosedHandled = false
     private var pipesPaused = false
 
-    private let outer = Poller()
+    let outer: Poller
     private let inner = Poller()
     private let signals: SignalSource
     private let writer: OutputWriter
@@ -77,8 +96,12 @@ package final class Supervisor {
 
     /// Prepares the process-wide state. - Important: call it while paas is single-threaded
     /// (it forks the guardian and blocks signals for every later thread).
-    package init(plan: RunPlan) {
+    package init(plan: RunPlan, control: ControlServer?, poller: Poller) {
         self.plan = plan
+        self.control = control
+        self.outer = poller
+        for type in plan.app.formation.types { desired[type.name] = 0 }
+        for type in plan.types { desired[type.name] = type.quantity }
         self.runState = RunState(hasRelease: plan.runRelease, timeoutSeconds: plan.app.timeout)
         guardian = Guardian()
         SignalSource.ignoreBrokenPipe()
@@ -120,7 +143,8 @@ package final class Supervisor {
                 case Token.signals: handleSignals()
                 case Token.writer: handleWriter()
                 case Token.pipes: readPipes()
-                default: break
+                case Token.control: control?.acceptAll()
+                default: handleControl(event)
                 }
             }
             perform(runState.tick(now: Clock.monotonicNanos()), reason: nil)
@@ -135,9 +159,7 @@ package final class Supervisor {
         var count = 0
         for type in plan.types where type.quantity > 0 {
             for n in 1...type.quantity {
-                let port = type.port(n, base: plan.app.formation.basePort)
-                let identity = InstanceIdentity(name: "\(type.name).\(n)", type: type.name, number: n, port: port, command: type.command, colorIndex: type.index)
-                start(Member(identity: identity, isRelease: false))
+                startInstance(type, n)
                 count += 1
                 if runState.isStopping { return }
             }
@@ -145,6 +167,16 @@ package final class Supervisor {
         if count == 0 {
             event("nothing to run: every process type is scaled to 0")
         }
+    }
+
+    /// Starts instance `n` of `type` (its name and port follow from them).
+    func startInstance(_ type: ProcessType, _ n: Int, restarts: Int = 0) {
+        let port = type.port(n, base: plan.app.formation.basePort)
+        let identity = InstanceIdentity(name: "\(type.name).\(n)", type: type.name, number: n, port: port, command: type.command, colorIndex: type.index)
+        formatter.fit(name: identity.name)
+        var member = Member(identity: identity, isRelease: false)
+        member.restarts = restarts
+        start(member)
     }
 
     private func start(_ member: Member) {
@@ -157,9 +189,11 @@ package final class Supervisor {
         extra.append(("DYNO", id.name))
         let environment = plan.app.childEnvironment(inherited: baseEnvironment, extra: extra)
         let request = SpawnRequest.shell(id.command, environment: environment, directory: plan.app.paths.root)
+        if !member.isRelease { current[id.name] = index }
         do {
             let child = try Spawner.spawn(request)
             member.state.spawned(pid: child.pid)
+            member.startedAt = Clock.monotonicNanos()
             guardian?.watch(child.pid)
             members.append(member)
             memberByPID[child.pid] = index
@@ -223,8 +257,19 @@ package final class Supervisor {
             let now = Clock.monotonicNanos()
             if members[index].isRelease {
                 perform(runState.releaseExited(status, now: now), reason: .releaseFailed(status))
-            } else if onItsOwn {
-                perform(runState.instanceExited(status, now: now), reason: .exited(name, status))
+                continue
+            }
+            switch members[index].intent {
+            case .restart:
+                if runState.phase == .running, let type = plan.app.formation.types.first(where: { $0.name == members[index].identity.type }), let n = members[index].identity.number {
+                    startInstance(type, n, restarts: members[index].restarts + 1)
+                }
+            case .remove:
+                if current[name] == index { current[name] = nil }
+            case .hold:
+                break
+            case .none:
+                if onItsOwn { perform(runState.instanceExited(status, now: now), reason: .exited(name, status)) }
             }
         }
     }
@@ -263,10 +308,17 @@ package final class Supervisor {
         let now = WallTime.now()
         var out = batch
         batch = []
+        var history = ring
+        ring = LogRing(capacity: 0)
+        let member = Int32(stream.member)
+        let kind = stream.kind
+        let following = !(control?.followers.isEmpty ?? true)
         if let prefix = formatter.textPrefix(for: source, at: now) {
             stream.framer.feed(bytes) { line, continuation in
+                history.append(source: member, stream: kind, continuation: continuation, time: now, text: line)
+                if following { publish(line, source: source, stream: kind, continuation: continuation, at: now) }
                 if continuation {
-                    formatter.append(line, source: source, stream: stream.kind, continuation: true, at: now, to: &out)
+                    formatter.append(line, source: source, stream: kind, continuation: true, at: now, to: &out)
                 } else {
                     out.append(contentsOf: prefix)
                     out.append(contentsOf: line)
@@ -275,9 +327,12 @@ package final class Supervisor {
             }
         } else {
             stream.framer.feed(bytes) { line, continuation in
-                formatter.append(line, source: source, stream: stream.kind, continuation: continuation, at: now, to: &out)
+                history.append(source: member, stream: kind, continuation: continuation, time: now, text: line)
+                if following { publish(line, source: source, stream: kind, continuation: continuation, at: now) }
+                formatter.append(line, source: source, stream: kind, continuation: continuation, at: now, to: &out)
             }
         }
+        ring = history
         batch = out
         streams[token] = stream
     }
@@ -292,7 +347,10 @@ package final class Supervisor {
         guard var stream = streams[token] else { return }
         let source = members[stream.member].identity.logSource
         let now = WallTime.now()
+        let member = Int32(stream.member)
         stream.framer.flush { line, continuation in
+            ring.append(source: member, stream: stream.kind, continuation: continuation, time: now, text: line)
+            publish(line, source: source, stream: stream.kind, continuation: continuation, at: now)
             formatter.append(line, source: source, stream: stream.kind, continuation: continuation, at: now, to: &batch)
         }
         streams[token] = stream
@@ -307,7 +365,7 @@ package final class Supervisor {
 
     // MARK: actions
 
-    private func perform(_ action: RunState.Action, reason: RunState.Reason?) {
+    func perform(_ action: RunState.Action, reason: RunState.Reason?) {
         switch action {
         case .none:
             return
@@ -332,7 +390,7 @@ package final class Supervisor {
         }
     }
 
-    private func signal(_ action: InstanceState.Action, _ index: Int) {
+    func signal(_ action: InstanceState.Action, _ index: Int) {
         guard case .signalGroup(let sig, let pgid) = action else { return }
         event("sending \(Signal.name(sig)) to \(members[index].identity.name) (pid \(pgid))")
         Signal.sendToGroup(sig, pgid)
@@ -350,7 +408,7 @@ package final class Supervisor {
         }
     }
 
-    private func describe(_ reason: RunState.Reason) -> String {
+    func describe(_ reason: RunState.Reason) -> String {
         let timeout = Self.seconds(plan.app.timeout)
         switch reason {
         case .signal(let s): return "received \(Signal.name(s)), stopping all processes (timeout \(timeout))"
@@ -358,6 +416,7 @@ package final class Supervisor {
         case .outputClosed: return "stdout was closed, stopping all processes (timeout \(timeout))"
         case .releaseFailed(let status): return "release phase failed (\(status)); the formation does not start"
         case .startFailed(let name): return "\(name) could not start, stopping all processes (timeout \(timeout))"
+        case .stopRequested: return "paas stop requested, stopping all processes (timeout \(timeout))"
         }
     }
 
@@ -393,8 +452,25 @@ package final class Supervisor {
         return timeout
     }
 
-    private func event(_ message: String) {
-        formatter.appendEvent(message, at: WallTime.now(), to: &batch)
+    func event(_ message: String) {
+        let now = WallTime.now()
+        formatter.appendEvent(message, at: now, to: &batch)
+        var text = message
+        text.withUTF8 { utf8 in
+            let raw = UnsafeRawBufferPointer(utf8)
+            ring.append(source: -1, stream: .event, continuation: false, time: now, text: raw)
+            publish(raw, source: .system, stream: .event, continuation: false, at: now)
+        }
+    }
+
+    /// Sends a line to every `logs -f` follower that wants it.
+    private func publish(_ text: UnsafeRawBufferPointer, source: LogSource, stream: LogStream, continuation: Bool, at time: WallTime) {
+        guard let control, !control.followers.isEmpty else { return }
+        var line: [UInt8] = []
+        jsonFormatter.append(text, source: source, stream: stream, continuation: continuation, at: time, epoch: true, to: &line)
+        for (token, filter) in control.followers where filter.matches(name: source.name, type: source.type) {
+            control.push(token, line)
+        }
     }
 
     private func flushBatch() {
@@ -421,6 +497,7 @@ package final class Supervisor {
         }
         event("all processes stopped")
         flushBatch()
+        control?.shutdown()
         guardian?.release()
         while Processes.reapOne() != .noChildren {
             _ = outer.wait(timeoutMilliseconds: 20)

@@ -236,10 +236,11 @@ func portAccepts(_ port: Int) -> Bool {
     return r == 0
 }
 
-/// A port range unlikely to collide between tests running in parallel.
+/// Base ports for tests: below the ephemeral range (32768 and up on Linux), where the
+/// client side of the tests' own connections would take them, and apart between runs.
 enum Ports {
-    private static let next = Mutex(20000 + Int(getpid() % 200) * 100)
-    static func base() -> Int { next.withLock { $0 += 1000; return $0 } }
+    private static let next = Mutex(10000 + Int(getpid() % 30) * 500)
+    static func base() -> Int { next.withLock { $0 += 200; return $0 } }
 }
 
 /// The event stream's text lines as (process name, text), whatever the timestamp and padding:

@@ -1,0 +1,110 @@
+/// The control protocol between a running `paas up` and `paas ps|scale|restart|stop|logs`:
+/// one JSON object per line each way, over a Unix stream socket.
+///
+/// Request: `{"v":1,"cmd":"ps"}`, `{"v":1,"cmd":"scale","counts":{"web":4}}`,
+/// `{"v":1,"cmd":"restart","targets":["web.2"]}`, `{"v":1,"cmd":"stop","targets":[]}`,
+/// `{"v":1,"cmd":"logs","lines":200,"follow":false,"targets":["web"]}`.
+/// Reply: `{"v":1,"ok":true,...}` or `{"v":1,"ok":false,"error":"..."}`; `logs` follows its
+/// reply with one event object per line (the `--log-format json` shape plus `epoch`).
+package enum ControlProtocol {
+    package static let version = 1
+    /// A request line longer than this is refused and the connection closed.
+    package static let maximumRequest = 64 * 1024
+}
+
+/// One decoded request.
+package enum ControlRequest: Sendable, Equatable {
+    case hello
+    case ps
+    case scale(FormationSpec)
+    case restart([String])
+    case stop([String])
+    case logs(lines: Int, follow: Bool, targets: [String])
+
+    /// Decodes one request line; the error text goes back to the client as is.
+    package static func decode(_ line: ArraySlice<UInt8>) -> Result<ControlRequest, ControlError> {
+        let json: JSON
+        do { json = try JSONParser.parse(line) } catch { return .failure(ControlError("malformed request: \(error.description)")) }
+        guard json.objectPairs != nil else { return .failure(ControlError("malformed request: expected a JSON object")) }
+        guard let v = json["v"]?.int else { return .failure(ControlError("missing \"v\": expected the protocol version \(ControlProtocol.version)")) }
+        guard v == ControlProtocol.version else { return .failure(ControlError("unsupported protocol version \(v); this paas speaks \(ControlProtocol.version)")) }
+        guard let cmd = json["cmd"]?.string else { return .failure(ControlError("missing \"cmd\"")) }
+        func targets() -> Result<[String], ControlError> {
+            guard let t = json["targets"] else { return .success([]) }
+            guard let items = t.array, items.allSatisfy({ $0.string != nil }) else { return .failure(ControlError("\"targets\" must be an array of strings")) }
+            return .success(items.compactMap(\.string))
+        }
+        switch cmd {
+        case "hello": return .success(.hello)
+        case "ps": return .success(.ps)
+        case "scale":
+            guard let pairs = json["counts"]?.objectPairs, !pairs.isEmpty else { return .failure(ControlError("\"counts\" must be an object like {\"web\": 4}")) }
+            var spec = FormationSpec()
+            for (name, value) in pairs {
+                guard let n = value.int, n >= 0 else { return .failure(ControlError("count for \(name) must be a whole number, 0 or more")) }
+                if name == "all" { spec.all = n; spec.counts.removeAll() } else { spec.counts.append((name, n)) }
+            }
+            return .success(.scale(spec))
+        case "restart": return targets().map { .restart($0) }
+        case "stop": return targets().map { .stop($0) }
+        case "logs":
+            let lines = json["lines"]?.int ?? 100
+            guard lines >= 0 else { return .failure(ControlError("\"lines\" must be 0 or more")) }
+            return targets().map { .logs(lines: lines, follow: json["follow"]?.bool ?? false, targets: $0) }
+        default:
+            return .failure(ControlError("unknown command \"\(cmd)\"; expected hello, ps, scale, restart, stop or logs"))
+        }
+    }
+
+    /// The request as one line of JSON (no newline).
+    package func encoded() -> String {
+        var pairs: [(String, JSON)] = [("v", .int(ControlProtocol.version))]
+        switch self {
+        case .hello: pairs.append(("cmd", .string("hello")))
+        case .ps: pairs.append(("cmd", .string("ps")))
+        case .scale(let spec):
+            var counts: [(String, JSON)] = []
+            if let all = spec.all { counts.append(("all", .int(all))) }
+            counts += spec.counts.map { ($0.0, .int($0.1)) }
+            pairs += [("cmd", .string("scale")), ("counts", .object(counts))]
+        case .restart(let t): pairs += [("cmd", .string("restart")), ("targets", .array(t.map { .string($0) }))]
+        case .stop(let t): pairs += [("cmd", .string("stop")), ("targets", .array(t.map { .string($0) }))]
+        case .logs(let lines, let follow, let t):
+            pairs += [("cmd", .string("logs")), ("lines", .int(lines)), ("follow", .bool(follow)), ("targets", .array(t.map { .string($0) }))]
+        }
+        return JSON.object(pairs).serialized()
+    }
+}
+
+/// An error reply.
+package struct ControlError: Error, Sendable, Equatable, CustomStringConvertible {
+    package var message: String
+    package init(_ message: String) { self.message = message }
+    package var description: String { message }
+}
+
+/// Where the control socket of an app root lives: `ROOT/.paas/control.sock`, or, when that
+/// path is too long for `sun_path` (108 bytes) or the root cannot hold it (read-only, or
+/// missing), `$XDG_RUNTIME_DIR/paas/` (else `/tmp/paas-UID/`) with a name derived from the
+/// root. Clients try the same places in the same order.
+package struct ControlAddress: Sendable, Equatable {
+    package var directory: String
+    package var socket: String
+
+    /// The places, in order of preference.
+    package static func candidates(root: String, environment: [String: String], uid: UInt32) -> [ControlAddress] {
+        let dir = root.hasSuffix("/") ? root + ".paas" : root + "/.paas"
+        let path = dir + "/control.sock"
+        let base = environment["XDG_RUNTIME_DIR"].flatMap { $0.isEmpty ? nil : $0 + "/paas" } ?? "/tmp/paas-\(uid)"
+        let fallback = ControlAddress(directory: base, socket: base + "/\(fnv1a(root)).sock")
+        if path.utf8.count < 100 { return [ControlAddress(directory: dir, socket: path), fallback] }
+        return [fallback]
+    }
+
+    /// FNV-1a of the root path, in hex: a short, stable file name.
+    private static func fnv1a(_ s: String) -> String {
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        for b in s.utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
+        return String(h, radix: 16)
+    }
+}

@@ -1,0 +1,99 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import CPaasSys
+
+/// A failed socket call, naming the step and the errno.
+package struct SocketError: Error, Sendable, CustomStringConvertible {
+    package var step: String
+    package var code: Int32
+    package var description: String { "\(step) failed: \(Errno.describe(code))" }
+    package var isRefused: Bool { code == ECONNREFUSED }
+    package var isMissing: Bool { code == ENOENT }
+    package var isInUse: Bool { code == EADDRINUSE }
+}
+
+/// Unix stream sockets for the control channel: the server side is non-blocking (the
+/// supervisor loop polls it), the client side blocking.
+package enum UnixSocket {
+    /// Listens at `path` with mode 0600. The corresponding C functions are `socket`, `bind`, `listen`.
+    package static func listen(_ path: String) throws(SocketError) -> Int32 {
+        let fd = paas_unix_listen(path)
+        if fd < 0 { throw SocketError(step: "bind \(path)", code: errno) }
+        return fd
+    }
+
+    /// Connects to `path`. The corresponding C function is `connect`.
+    package static func connect(_ path: String) throws(SocketError) -> Int32 {
+        let fd = paas_unix_connect(path)
+        if fd < 0 { throw SocketError(step: "connect \(path)", code: errno) }
+        return fd
+    }
+
+    /// Accepts one pending connection, or nil when none is waiting.
+    package static func accept(_ fd: Int32) -> Int32? {
+        let c = paas_unix_accept(fd)
+        return c >= 0 ? c : nil
+    }
+
+    /// The connected peer's uid, or nil. The corresponding C function is `getsockopt(SO_PEERCRED)`.
+    package static func peerUID(_ fd: Int32) -> UInt32? {
+        let uid = paas_peer_uid(fd)
+        return uid >= 0 ? UInt32(uid) : nil
+    }
+
+    /// This process's effective uid.
+    package static var currentUID: UInt32 { geteuid() }
+
+    /// Non-blocking read: bytes, `[]` when nothing is ready, nil at end-of-file or error.
+    package static func readAvailable(_ fd: Int32, max: Int = 65536) -> [UInt8]? {
+        var buffer = [UInt8](repeating: 0, count: max)
+        while true {
+            let n = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+            if n > 0 { return Array(buffer[0..<n]) }
+            if n == 0 { return nil }
+            if errno == EINTR { continue }
+            return errno == EAGAIN ? [] : nil
+        }
+    }
+
+    /// Non-blocking write: how many bytes went out (0 when the socket is full), nil on error.
+    package static func writeSome(_ fd: Int32, _ bytes: ArraySlice<UInt8>) -> Int? {
+        while true {
+            let n = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            if n >= 0 { return n }
+            if errno == EINTR { continue }
+            return errno == EAGAIN ? 0 : nil
+        }
+    }
+
+    /// Gives blocking reads on `fd` a deadline. The corresponding C function is `setsockopt(SO_RCVTIMEO)`.
+    package static func setReceiveTimeout(_ fd: Int32, seconds: Double) {
+        var tv = timeval(tv_sec: Int(seconds), tv_usec: Int((seconds - Double(Int(seconds))) * 1_000_000))
+        _ = setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+    }
+
+    /// Blocking read: bytes, or nil at end-of-file, error or timeout.
+    package static func readBlocking(_ fd: Int32, max: Int = 65536) -> [UInt8]? {
+        var buffer = [UInt8](repeating: 0, count: max)
+        while true {
+            let n = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+            if n > 0 { return Array(buffer[0..<n]) }
+            if n < 0 && errno == EINTR { continue }
+            return nil
+        }
+    }
+
+    /// Removes the socket file. The corresponding C function is `unlink`.
+    package static func remove(_ path: String) { _ = unlink(path) }
+
+    /// Creates `path` as a directory with `mode` if missing, and tightens its mode.
+    package static func makePrivateDirectory(_ path: String) throws(SocketError) {
+        if mkdir(path, 0o700) != 0 && errno != EEXIST { throw SocketError(step: "mkdir \(path)", code: errno) }
+        if chmod(path, 0o700) != 0 { throw SocketError(step: "chmod \(path)", code: errno) }
+    }
+}

@@ -1,0 +1,216 @@
+/// Requests from the control socket, carried out by the owner loop like any other event.
+extension Supervisor {
+    func handleControl(_ event: PollEvent) {
+        guard let control, control.owns(event.token) else { return }
+        if event.writable { control.flush(event.token) }
+        guard event.readable || event.hangup else { return }
+        for line in control.readRequests(event.token) {
+            switch ControlRequest.decode(line) {
+            case .failure(let error):
+                control.send(event.token, Array(ControlServer.errorLine(error.message).utf8))
+            case .success(let request):
+                answer(request, token: event.token, control: control)
+            }
+        }
+    }
+
+    private func answer(_ request: ControlRequest, token: UInt64, control: ControlServer) {
+        func reply(_ result: Result<[(String, JSON)], ControlError>) {
+            switch result {
+            case .success(let fields): control.send(token, Array(ControlServer.okLine(fields).utf8), thenClose: true)
+            case .failure(let error): control.send(token, Array(ControlServer.errorLine(error.message).utf8), thenClose: true)
+            }
+        }
+        switch request {
+        case .hello:
+            reply(.success([("pid", .int(Int(Processes.currentPID))), ("root", .string(plan.app.paths.root))]))
+        case .ps:
+            reply(.success([("pid", .int(Int(Processes.currentPID))), ("processes", .array(processTable()))]))
+        case .scale(let spec):
+            reply(scale(spec))
+        case .restart(let targets):
+            reply(resolve(targets).map { restart($0) })
+        case .stop(let targets):
+            if targets.isEmpty {
+                reply(.success([("stopping", .string("all"))]))
+                perform(runState.received(signal: Signal.terminate, now: Clock.monotonicNanos()), reason: .stopRequested)
+            } else {
+                reply(resolve(targets).map { stop($0) })
+            }
+        case .logs(let lines, let follow, let targets):
+            logs(lines: lines, follow: follow, targets: targets, token: token, control: control)
+        }
+    }
+
+    // MARK: ps
+
+    /// One object per instance of the formation, in Procfile order then by number.
+    func processTable() -> [JSON] {
+        let usage = Processes.groupUsage()
+        let now = Clock.monotonicNanos()
+        let typeOrder = Dictionary(uniqueKeysWithValues: plan.app.formation.types.map { ($0.name, $0.index) })
+        let rows = current.values.sorted {
+            let a = members[$0].identity, b = members[$1].identity
+            return (typeOrder[a.type] ?? 0, a.number ?? 0) < (typeOrder[b.type] ?? 0, b.number ?? 0)
+        }
+        return rows.map { index in
+            let m = members[index]
+            let pid = m.state.pid
+            let groupUsage = pid.flatMap { usage[$0] }
+            var lastExit: JSON = .null
+            var state: String
+            switch m.state.phase {
+            case .pending: state = "starting"
+            case .running: state = "running"
+            case .stopping: state = m.intent == .restart ? "restarting" : "stopping"
+            case .exited(let t):
+                state = m.intent == .hold ? "stopped" : "exited"
+                lastExit = .string(t.description)
+            case .failedToStart(let why):
+                state = "failed"
+                lastExit = .string(why)
+            }
+            if lastExit == .null, index > 0, let previous = members[..<index].lastIndex(where: { $0.identity.name == m.identity.name }), case .exited(let t) = members[previous].state.phase {
+                lastExit = .string(t.description)
+            }
+            let uptime = pid != nil && m.startedAt > 0 ? Double(now - m.startedAt) / 1e9 : 0
+            let pidValue: JSON = pid.map { JSON.int(Int($0)) } ?? .null
+            let portValue: JSON = m.identity.port.map { JSON.int($0) } ?? .null
+            let cpu: JSON = groupUsage.map { JSON.number(($0.cpuSeconds * 100).rounded() / 100) } ?? .null
+            let rss: JSON = groupUsage.map { JSON.int($0.rssBytes / 1024) } ?? .null
+            let fields: [(String, JSON)] = [
+                ("name", .string(m.identity.name)), ("type", .string(m.identity.type)),
+                ("pid", pidValue), ("port", portValue),
+                ("state", .string(state)), ("uptime_s", .number((uptime * 10).rounded() / 10)),
+                ("restarts", .int(m.restarts)), ("last_exit", lastExit),
+                ("cpu_s", cpu), ("rss_kb", rss),
+            ]
+            return JSON.object(fields)
+        }
+    }
+
+    // MARK: scale
+
+    /// Scales types to new counts: new instances take the next names and ports, the highest
+    /// numbers stop first, everything else is untouched. All or nothing.
+    func scale(_ spec: FormationSpec) -> Result<[(String, JSON)], ControlError> {
+        guard runState.phase == .running else { return .failure(ControlError("the formation is \(runState.isStopping ? "stopping" : "in its release phase"); try again when it runs")) }
+        var next = desired
+        if let all = spec.all { for k in next.keys { next[k] = all } }
+        for (name, count) in spec.counts {
+            guard next[name] != nil else {
+                let known = plan.app.formation.types.map(\.name).joined(separator: ", ")
+                return .failure(ControlError(name == Formation.releaseName ? "\"release\" runs once before the formation and cannot be scaled" : "unknown process type \"\(name)\"; expected one of: \(known)"))
+            }
+            next[name] = count
+        }
+        var check = plan.app.formation
+        for i in check.types.indices { check.types[i].quantity = next[check.types[i].name] ?? 0 }
+        do {
+            try check.validatePorts(source: "scale")
+        } catch {
+            return .failure(ControlError(error.message))
+        }
+        var changes: [(String, JSON)] = []
+        for type in plan.app.formation.types {
+            let old = desired[type.name] ?? 0, new = next[type.name] ?? 0
+            guard old != new else { continue }
+            desired[type.name] = new
+            event("scaling \(type.name) from \(old) to \(new)")
+            changes.append((type.name, .int(new)))
+            if new > old {
+                for n in (old + 1)...new {
+                    if let index = current["\(type.name).\(n)"], !members[index].state.isFinished {
+                        // Still stopping from an earlier scale-down: keep it instead.
+                        members[index].intent = .restart
+                        continue
+                    }
+                    startInstance(type, n)
+                }
+            } else {
+                for n in ((new + 1)...old).reversed() {
+                    let name = "\(type.name).\(n)"
+                    guard let index = current[name] else { continue }
+                    members[index].intent = .remove
+                    if members[index].state.isFinished { current[name] = nil } else { signal(members[index].state.stop(), index) }
+                }
+            }
+        }
+        return .success([("formation", .object(plan.app.formation.types.map { ($0.name, .int(desired[$0.name] ?? 0)) })), ("changed", .object(changes))])
+    }
+
+    // MARK: restart and stop
+
+    /// The current instances that `targets` name (a type or one instance); empty means all.
+    func resolve(_ targets: [String]) -> Result<[Int], ControlError> {
+        let all = current.values.sorted()
+        if targets.isEmpty { return .success(all) }
+        var result: [Int] = []
+        for target in targets {
+            if let index = current[target] {
+                result.append(index)
+            } else if plan.app.formation.types.contains(where: { $0.name == target }) {
+                result += all.filter { members[$0].identity.type == target }
+            } else {
+                return .failure(ControlError("no process or type \"\(target)\"; expected a type (web) or a process (web.2) of the formation"))
+            }
+        }
+        return .success(Array(Set(result)).sorted())
+    }
+
+    /// Graceful restart: SIGTERM (SIGKILL after the timeout), then the same name and port again.
+    func restart(_ indices: [Int]) -> [(String, JSON)] {
+        guard runState.phase == .running else { return [("restarted", .array([]))] }
+        var names: [JSON] = []
+        for index in indices {
+            let name = members[index].identity.name
+            names.append(.string(name))
+            event("restarting \(name)")
+            if members[index].state.isFinished {
+                if let type = plan.app.formation.types.first(where: { $0.name == members[index].identity.type }), let n = members[index].identity.number {
+                    startInstance(type, n, restarts: members[index].restarts + 1)
+                }
+            } else {
+                members[index].intent = .restart
+                signal(members[index].state.stop(), index)
+            }
+        }
+        return [("restarted", .array(names))]
+    }
+
+    /// Stops instances and keeps them down until restarted; the rest keep running.
+    func stop(_ indices: [Int]) -> [(String, JSON)] {
+        var names: [JSON] = []
+        for index in indices where !members[index].state.isFinished {
+            names.append(.string(members[index].identity.name))
+            event("stopping \(members[index].identity.name) (paas stop)")
+            members[index].intent = .hold
+            signal(members[index].state.stop(), index)
+        }
+        return [("stopped", .array(names))]
+    }
+
+    // MARK: logs
+
+    func logs(lines: Int, follow: Bool, targets: [String], token: UInt64, control: ControlServer) {
+        let known = Set(plan.app.formation.types.map(\.name) + current.keys + ["system", Formation.releaseName])
+        let everNamed = Set(members.map(\.identity.name))
+        if let unknown = targets.first(where: { !known.contains($0) && !everNamed.contains($0) }) {
+            control.send(token, Array(ControlServer.errorLine("no process or type \"\(unknown)\"; expected a type, a process or system").utf8), thenClose: true)
+            return
+        }
+        let filter = LogFilter(targets: Set(targets))
+        let records = ring.last(lines) { source in
+            if source < 0 { return filter.matches(name: "system", type: "system") }
+            let id = members[Int(source)].identity
+            return filter.matches(name: id.name, type: id.type)
+        }
+        var out = Array(ControlServer.okLine([("lines", .int(records.count)), ("follow", .bool(follow))]).utf8)
+        for r in records {
+            let source = r.source < 0 ? LogSource.system : members[Int(r.source)].identity.logSource
+            r.text.withUnsafeBytes { jsonFormatter.append($0, source: source, stream: r.stream, continuation: r.continuation, at: r.time, epoch: true, to: &out) }
+        }
+        control.send(token, out, thenClose: !follow)
+        if follow { control.follow(token, filter) }
+    }
+}

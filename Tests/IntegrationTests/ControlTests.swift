@@ -1,0 +1,312 @@
+import Foundation
+import Synchronization
+import Testing
+
+/// `paas ps|scale|restart|stop|logs` against a running `paas up`, over its control socket.
+@Suite(.serialized)
+struct ControlTests {
+    /// Starts `paas up` for a Procfile of listeners and waits until `ready` processes accept.
+    static func upListeners(_ app: TempApp, base: Int, formation: String, expect: [Int]) throws -> Running {
+        let paas = try Running(["up", "--no-color", "-p", "\(base)", "-m", formation, "-t", "2"], in: app.path)
+        #expect(eventually(timeout: 15) { expect.allSatisfy(portAccepts) }, "ports \(expect) never accepted: \(paas.stdout)")
+        return paas
+    }
+
+    static func listenerApp() throws -> TempApp {
+        let listener = try Binaries.fixture("listener")
+        return try TempApp(procfile: "web: exec \(listener)\nworker: exec \(listener)\n")
+    }
+
+    static func ps(_ app: TempApp) throws -> [[String: Any]] {
+        let r = try runPaas(["ps", "--json"], in: app.path)
+        #expect(r.status == 0, "ps failed: \(r.stderr)")
+        return try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [[String: Any]])
+    }
+
+    static func pids(_ rows: [[String: Any]]) -> [String: Int] {
+        var result: [String: Int] = [:]
+        for r in rows { if let n = r["name"] as? String, let p = r["pid"] as? Int { result[n] = p } }
+        return result
+    }
+
+    /// Connects to `ports` over and over on a background thread, counting failures.
+    final class Prober: @unchecked Sendable { // state lives in Mutexes
+        let failures = Mutex(0)
+        let attempts = Mutex(0)
+        let running = Mutex(true)
+
+        init(_ ports: [Int]) {
+            Thread.detachNewThread { [self] in
+                while running.withLock({ $0 }) {
+                    for p in ports {
+                        let ok = portAccepts(p)
+                        attempts.withLock { $0 += 1 }
+                        if !ok { failures.withLock { $0 += 1 } }
+                    }
+                }
+            }
+        }
+
+        func stop() -> (attempts: Int, failures: Int) {
+            running.withLock { $0 = false }
+            return (attempts.withLock { $0 }, failures.withLock { $0 })
+        }
+    }
+
+    @Test func psListsEveryInstance() throws {
+        let app = try Self.listenerApp()
+        defer { app.remove() }
+        let base = Ports.base()
+        let paas = try Self.upListeners(app, base: base, formation: "web=2,worker=1", expect: [base, base + 1, base + 100])
+        let rows = try Self.ps(app)
+        #expect(rows.map { $0["name"] as? String } == ["web.1", "web.2", "worker.1"])
+        #expect(rows.map { $0["port"] as? Int } == [base, base + 1, base + 100])
+        #expect(rows.allSatisfy { ($0["state"] as? String) == "running" && ($0["restarts"] as? Int) == 0 && $0["pid"] is Int && $0["uptime_s"] != nil && $0["type"] is String })
+        #expect(rows.allSatisfy { ($0["rss_kb"] as? Int ?? 0) > 0 })
+        let text = try runPaas(["ps"], in: app.path)
+        #expect(text.status == 0 && text.stdout.contains("web.2") && text.stdout.contains("running"))
+        paas.signal(SIGTERM)
+        #expect(paas.waitForExit() == 0)
+    }
+
+    @Test func scaleUpAndDownLeavesTheOthersServing() throws {
+        let app = try Self.listenerApp()
+        defer { app.remove() }
+        let base = Ports.base()
+        let paas = try Self.upListeners(app, base: base, formation: "web=2,worker=1", expect: [base, base + 1, base + 100])
+        let before = Self.pids(try Self.ps(app))
+        // Keep connecting to the instances that stay and to the other type's port.
+        let prober = Prober([base, base + 1, base + 100])
+
+        let up = try runPaas(["scale", "web=4"], in: app.path)
+        #expect(up.status == 0 && up.stdout.contains("web=4"), "\(up.stderr)")
+        #expect(eventually { portAccepts(base + 2) && portAccepts(base + 3) })
+        let scaledUp = Self.pids(try Self.ps(app))
+        #expect(scaledUp.count == 5)
+        for name in ["web.1", "web.2", "worker.1"] { #expect(scaledUp[name] == before[name]) }
+
+        let down = try runPaas(["scale", "web=1"], in: app.path)
+        #expect(down.status == 0)
+        #expect(eventually { !portAccepts(base + 1) && !portAccepts(base + 2) && !portAccepts(base + 3) && (try? Self.ps(app).count) == 2 })
+        let result = prober.stop()
+        let after = Self.pids(try Self.ps(app))
+        #expect(after["web.1"] == before["web.1"] && after["worker.1"] == before["worker.1"])
+        // web.2 went away with the scale-down: only count probes of the ones that stayed.
+        #expect(result.attempts > 10)
+
+        let zero = try runPaas(["scale", "worker=0"], in: app.path)
+        #expect(zero.status == 0)
+        #expect(eventually { !portAccepts(base + 100) })
+        #expect(paas.stdout.contains("scaling web from 2 to 4") && paas.stdout.contains("scaling worker from 1 to 0"))
+        // paas up keeps running with worker at zero.
+        #expect(paas.process.isRunning)
+        paas.signal(SIGTERM)
+        #expect(paas.waitForExit() == 0)
+    }
+
+    @Test func scaleProbesCountNoFailureOnInstancesThatStay() throws {
+        let app = try Self.listenerApp()
+        defer { app.remove() }
+        let base = Ports.base()
+        let paas = try Self.upListeners(app, base: base, formation: "web=1,worker=1", expect: [base, base + 100])
+        let prober = Prober([base, base + 100])
+        for spec in ["web=3", "worker=2", "web=1", "worker=1", "all=2", "all=1"] {
+            #expect(try runPaas(["scale", spec], in: app.path).status == 0)
+        }
+        #expect(eventually { (try? Self.ps(app).count) == 2 })
+        let result = prober.stop()
+        #expect(result.failures == 0 && result.attempts > 10, "\(result)")
+        paas.signal(SIGTERM)
+        #expect(paas.waitForExit() == 0)
+    }
+
+    @Test func badScaleRequestsChangeNothing() throws {
+        let app = try Self.listenerApp()
+        defer { app.remove() }
+        let base = Ports.base()
+        let paas = try Self.upListeners(app, base: base, formation: "web=1,worker=1", expect: [base, base + 100])
+        let before = Self.pids(try Self.ps(app))
+        let unknown = try runPaas(["scale", "web=2", "nope=1"], in: app.path)
+        #expect(unknown.status == 1 && unknown.stderr.contains("unknown process type \"nope\""))
+        let negative = try runPaas(["scale", "web=-1"], in: app.path)
+        #expect(negative.status == 78)
+        let tooMany = try runPaas(["scale", "web=101"], in: app.path)
+        #expect(tooMany.status == 1)
+        #expect(Self.pids(try Self.ps(app)) == before)
+        paas.signal(SIGTERM)
+        #expect(paas.waitForExit() == 0)
+    }
+
+    @Test func restartOneInstanceGivesANewPidOnTheSamePort() throws {
+        let app = try Self.listenerApp()
+        defer { app.remove() }
+        let base = Ports.base()
+        let paas = try Self.upListeners(app, base: base, formation: "web=2,worker=1", expect: [base, base + 1, base + 100])
+        let before = Self.pids(try Self.ps(app))
+        let r = try runPaas(["restart", "web.2"], in: app.path)
+        #expect(r.status == 0 && r.stdout.contains("restarting web.2"))
+        var after: [String: Int] = [:]
+        #expect(eventually { after = Self.pids((try? Self.ps(app)) ?? []); return after["web.2"] != nil && after["web.2"] != before["web.2"] })
+        #expect(eventually { portAccepts(base + 1) })
+        #expect(after["web.1"] == before["web.1"] && after["worker.1"] == before["worker.1"])
+        let rows = try Self.ps(app)
+        #expect(rows.first { $0["name"] as? String == "web.2" }?["restarts"] as? Int == 1)
+        #expect(rows.first { $0["name"] as? String == "web.2" }?["port"] as? Int == base + 1)
+        paas.signal(SIGTERM)
+        #expect(paas.waitForExit() == 0)
+    }
+
+    @Test func stopKeepsAnInstanceDownUntilRestarted() throws {
+        let app = try Self.listenerApp()
+        defer { app.remove() }
+        let base = Ports.base()
+        let paas = try Self.upListeners(app, base: base, formation: "web=2,worker=1", expect: [base, base + 1, base + 100])
+        let s = try runPaas(["stop", "web.1"], in: app.path)
+        #expect(s.status == 0 && s.stdout.contains("stopping web.1"))
+        #expect(eventually { !portAccepts(base) && (try? Self.ps(app))?.first { $0["name"] as? String == "web.1" }?["state"] as? String == "stopped" })
+        #expect(paas.process.isRunning && portAccepts(base + 1))
+        #expect(try runPaas(["restart", "web.1"], in: app.path).status == 0)
+        #expect(eventually { portAccepts(base) })
+        // `stop` with no target ends paas up like SIGTERM.
+        #expect(try runPaas(["stop"], in: app.path).status == 0)
+        #expect(paas.waitForExit() == 0)
+        #expect(paas.stdout.contains("paas stop requested"))
+    }
+
+    @Test func logsHistoryAndFollow() throws {
+        let app = try TempApp(procfile: "talker: for i in $(seq 1 50); do echo line $i; done; exec sleep 1000\nquiet: echo hello from quiet; exec sleep 1000\n")
+        defer { app.remove() }
+        let paas = try Running(["up", "--no-color"], in: app.path)
+        #expect(paas.waitForOutput("line 50") && paas.waitForOutput("hello from quiet"))
+        let last = try runPaas(["logs", "-n", "5", "talker"], in: app.path)
+        #expect(last.status == 0)
+        #expect(logLines(last.stdout).map(\.text) == (46...50).map { "line \($0)" })
+        let json = try runPaas(["logs", "-n", "2", "--json", "quiet"], in: app.path)
+        let objects = try json.stdout.split(separator: "\n").map { try #require(try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]) }
+        #expect(objects.count == 1 && objects[0]["text"] as? String == "hello from quiet" && objects[0]["process"] as? String == "quiet.1")
+
+        let follower = try Running(["logs", "-f", "-n", "0", "talker"], in: app.path)
+        let follower2 = try Running(["logs", "-f", "-n", "1"], in: app.path)
+        #expect(follower2.waitForOutput("|"))
+        #expect(eventually { (try? runPaas(["restart", "talker"], in: app.path).status) == 0 })
+        #expect(follower.waitForOutput("line 50"))
+        #expect(follower2.waitForOutput("restarting talker.1"))
+        #expect(!follower.stdout.contains("quiet"))
+        // SIGTERM: the test runner hands its children SIGINT ignored, as a shell does for background jobs.
+        follower.signal(SIGTERM)
+        follower2.signal(SIGTERM)
+        _ = follower.waitForExit()
+        _ = follower2.waitForExit()
+        paas.signal(SIGTERM)
+        #expect(paas.waitForExit() == 0)
+    }
+
+    @Test func aSecondUpRefusesAndAStaleSocketIsTakenOver() throws {
+        let app = try TempApp(procfile: "idle: exec sleep 1000\n")
+        defer { app.remove() }
+        let first = try Running(["up", "--no-color"], in: app.path)
+        #expect(first.waitForOutput("idle.1 started"))
+        let second = try runPaas(["up"], in: app.path)
+        #expect(second.status == 75)
+        #expect(second.stderr.contains("already running") && second.stderr.contains("pid \(first.pid)"))
+        #expect(second.stdout.isEmpty)
+        // Socket and directory modes.
+        var st = stat()
+        #expect(stat(app.file(".paas"), &st) == 0 && st.st_mode & 0o777 == 0o700)
+        #expect(stat(app.file(".paas/control.sock"), &st) == 0 && st.st_mode & 0o777 == 0o600)
+
+        first.signal(SIGKILL)
+        _ = first.waitForExit()
+        // The socket file is left behind; a new paas up takes it over.
+        #expect(FileManager.default.fileExists(atPath: app.file(".paas/control.sock")))
+        let ps = try runPaas(["ps"], in: app.path)
+        #expect(ps.status == 69 && ps.stderr.contains("no paas up is running"))
+        let third = try Running(["up", "--no-color"], in: app.path)
+        #expect(third.waitForOutput("idle.1 started"))
+        #expect(try runPaas(["ps"], in: app.path).status == 0)
+        third.signal(SIGTERM)
+        #expect(third.waitForExit() == 0)
+        #expect(!FileManager.default.fileExists(atPath: app.file(".paas/control.sock")))
+    }
+
+    @Test func everyControlCommandSaysWhenNothingRuns() throws {
+        let app = try TempApp(procfile: "idle: exec sleep 1000\n")
+        defer { app.remove() }
+        for args in [["ps"], ["scale", "idle=2"], ["restart"], ["stop"], ["logs"]] {
+            let r = try runPaas(args, in: app.path)
+            #expect(r.status == 69, "\(args)")
+            #expect(r.stderr.split(separator: "\n").count == 1 && r.stderr.contains("no paas up is running"), "\(args): \(r.stderr)")
+        }
+    }
+
+    @Test func garbageOversizedSilentAndManyClientsDoNotDisturbTheFormation() throws {
+        let app = try TempApp(procfile: "idle: exec sleep 1000\nother: exec sleep 1001\n")
+        defer { app.remove() }
+        let paas = try Running(["up", "--no-color"], in: app.path)
+        #expect(paas.waitForOutput("other.1 started"))
+        let before = Self.pids(try Self.ps(app))
+        // A silent client holds a connection open while others are served.
+        let silent = try Running(["python3", "-c", "import socket,sys,time\ns=socket.socket(socket.AF_UNIX)\ns.connect(sys.argv[1])\ntime.sleep(30)", app.file(".paas/control.sock")], in: app.path, executable: "/usr/bin/env")
+        defer { silent.signal(SIGKILL) }
+        let cases: [(String, String)] = [
+            ("s.sendall(b'this is not json\\n')", "malformed request"),
+            ("s.sendall(b'{\"v\":1,\"cmd\":\"fly\"}\\n')", "unknown command"),
+            ("s.sendall(b'{\"v\":9,\"cmd\":\"ps\"}\\n')", "unsupported protocol version"),
+            ("s.sendall(b'[1,2,3]\\n')", "expected a JSON object"),
+            ("s.sendall(b'{\"v\":1,\"cmd\":\"scale\",\"counts\":{\"idle\":\"x\"}}\\n')", "whole number"),
+            ("s.sendall(b'x' * (10 * 1024 * 1024))", "request too long"),
+        ]
+        for (send, expected) in cases {
+            let script = "try:\n  \(send)\nexcept BrokenPipeError:\n  pass\ns.settimeout(10)\nprint(s.recv(65536).decode())"
+            let p = try Running(["python3", "-c", "import socket,sys,time\ns=socket.socket(socket.AF_UNIX)\ns.connect(sys.argv[1])\n" + script, app.file(".paas/control.sock")], in: app.path, executable: "/usr/bin/env")
+            #expect(p.waitForExit() == 0)
+            #expect(p.stdout.contains("\"ok\":false") && p.stdout.contains(expected), "\(expected): \(p.stdout) \(p.stderr)")
+        }
+        // A half line, then the rest: one request.
+        let half = try Running(["python3", "-c", "import socket,sys,time\ns=socket.socket(socket.AF_UNIX)\ns.connect(sys.argv[1])\ns.sendall(b'{\"v\":1,')\ntime.sleep(0.2)\ns.sendall(b'\"cmd\":\"ps\"}\\n')\ns.settimeout(10)\nprint(s.recv(65536).decode())", app.file(".paas/control.sock")], in: app.path, executable: "/usr/bin/env")
+        #expect(half.waitForExit() == 0 && half.stdout.contains("\"ok\":true"))
+        // 100 clients at once.
+        let many = try Running(["python3", "-c", """
+        import socket,sys,threading
+        ok=[]
+        def one():
+            s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.sendall(b'{"v":1,"cmd":"ps"}\\n'); s.settimeout(20)
+            data=b''
+            while True:
+                b=s.recv(65536)
+                if not b: break
+                data+=b
+            ok.append(b'"ok":true' in data)
+        ts=[threading.Thread(target=one) for _ in range(100)]
+        [t.start() for t in ts]; [t.join() for t in ts]
+        print(sum(ok))
+        """, app.file(".paas/control.sock")], in: app.path, executable: "/usr/bin/env")
+        #expect(many.waitForExit(timeout: 60) == 0)
+        #expect(many.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "100")
+        #expect(Self.pids(try Self.ps(app)) == before)
+        #expect(paas.process.isRunning)
+        paas.signal(SIGTERM)
+        #expect(paas.waitForExit() == 0)
+    }
+
+    @Test(.enabled(if: geteuid() == 0 && FileManager.default.isExecutableFile(atPath: "/usr/bin/python3"), "needs root to act as another user, and /usr/bin/python3"))
+    func anotherUserIsRefused() throws {
+        let app = try TempApp(procfile: "idle: exec sleep 1000\n")
+        defer { app.remove() }
+        let paas = try Running(["up", "--no-color"], in: app.path)
+        #expect(paas.waitForOutput("idle.1 started"))
+        // Open the file modes so that only the peer-credential check stands in the way.
+        chmod(app.path, 0o755)
+        chmod(app.file(".paas"), 0o777)
+        chmod(app.file(".paas/control.sock"), 0o777)
+        // The system python (pyenv's lives under /root, out of reach for uid 65534).
+        let p = try Running(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "/usr/bin/python3", "-c",
+                             "import socket,sys\ns=socket.socket(socket.AF_UNIX)\ns.connect(sys.argv[1])\ns.settimeout(10)\ntry:\n  s.sendall(b'{\"v\":1,\"cmd\":\"stop\"}\\n')\nexcept OSError:\n  pass\nprint(s.recv(65536).decode())",
+                             app.file(".paas/control.sock")], in: "/", executable: "/usr/bin/env")
+        #expect(p.waitForExit() == 0, "\(p.stderr)")
+        #expect(p.stdout.contains("permission denied"), "\(p.stdout) \(p.stderr)")
+        #expect(paas.process.isRunning)
+        paas.signal(SIGTERM)
+        #expect(paas.waitForExit() == 0)
+    }
+}

@@ -100,42 +100,62 @@ package enum Processes {
         }
     }
 
-    /// Pids whose parent is `parent`, from /proc (re-parented orphans included).
+    /// Pids whose parent is `parent` (re-parented orphans included), from
+    /// `/proc/PID/task/TID/children`: a read of the process's own threads, not of every process
+    /// on the machine. Falls back to a scan of /proc where the kernel lacks that file.
     package static func children(of parent: Int32) -> [Int32] {
+        guard let tasks = opendir("/proc/\(parent)/task") else { return [] }
+        defer { closedir(tasks) }
+        var result: [Int32] = []
+        var sawFile = false
+        while let entry = readdir(tasks) {
+            let tid = name(of: entry)
+            guard Int32(tid) != nil else { continue }
+            guard let bytes = readSmall("/proc/\(parent)/task/\(tid)/children") else { continue }
+            sawFile = true
+            for field in bytes.split(separator: UInt8(ascii: " ")) {
+                if let pid = Int32(String(decoding: field, as: UTF8.self).trimmingBlanks().filter { $0 != "\n" }) { result.append(pid) }
+            }
+        }
+        return sawFile ? result : scanChildren(of: parent)
+    }
+
+    /// Every descendant of `root` (children, their children, ...).
+    package static func descendants(of root: Int32) -> [Int32] {
+        var result: [Int32] = []
+        var stack = children(of: root)
+        while let pid = stack.popLast() {
+            result.append(pid)
+            stack.append(contentsOf: children(of: pid))
+        }
+        return result
+    }
+
+    private static func scanChildren(of parent: Int32) -> [Int32] {
         var result: [Int32] = []
         guard let dir = opendir("/proc") else { return result }
         defer { closedir(dir) }
         while let entry = readdir(dir) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
-            }
-            guard let pid = Int32(name), pid > 0 else { continue }
+            guard let pid = Int32(name(of: entry)), pid > 0 else { continue }
             if let stat = statFields(pid), stat.ppid == parent { result.append(pid) }
         }
         return result
     }
 
-    /// Every descendant of `root` (children, their children, ...), from /proc.
-    package static func descendants(of root: Int32) -> [Int32] {
-        var parentOf: [Int32: Int32] = [:]
-        guard let dir = opendir("/proc") else { return [] }
-        while let entry = readdir(dir) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
-            }
-            guard let pid = Int32(name), pid > 0, let stat = statFields(pid) else { continue }
-            parentOf[pid] = stat.ppid
+    private static func name(of entry: UnsafeMutablePointer<dirent>) -> String {
+        withUnsafeBytes(of: entry.pointee.d_name) { raw in
+            String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
         }
-        closedir(dir)
-        var childrenOf: [Int32: [Int32]] = [:]
-        for (pid, ppid) in parentOf { childrenOf[ppid, default: []].append(pid) }
-        var result: [Int32] = []
-        var stack = childrenOf[root] ?? []
-        while let pid = stack.popLast() {
-            result.append(pid)
-            stack.append(contentsOf: childrenOf[pid] ?? [])
-        }
-        return result
+    }
+
+    /// A small /proc file in one read (they are generated whole, well under 4 KiB here).
+    private static func readSmall(_ path: String) -> [UInt8]? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        let n = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+        return n >= 0 ? Array(buffer[0..<n]) : nil
     }
 
     /// CPU seconds and resident bytes of every process group, summed over its members (/proc).
@@ -146,10 +166,7 @@ package enum Processes {
         guard let dir = opendir("/proc") else { return usage }
         defer { closedir(dir) }
         while let entry = readdir(dir) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
-            }
-            guard let pid = Int32(name), pid > 0, let s = statFields(pid) else { continue }
+            guard let pid = Int32(name(of: entry)), pid > 0, let s = statFields(pid) else { continue }
             let old = usage[s.pgid] ?? (0, 0)
             usage[s.pgid] = (old.cpuSeconds + Double(s.utime + s.stime) / ticks, old.rssBytes + s.rssPages * page)
         }
@@ -158,7 +175,7 @@ package enum Processes {
 
     /// Parent pid, process group and resident memory (pages) of `pid`, from /proc/PID/stat.
     package static func statFields(_ pid: Int32) -> (ppid: Int32, pgid: Int32, utime: Int, stime: Int, rssPages: Int)? {
-        guard let bytes = try? FileSystem.read("/proc/\(pid)/stat") else { return nil }
+        guard let bytes = readSmall("/proc/\(pid)/stat") else { return nil }
         // The command name is in parentheses and may hold anything: parse after the last ')'.
         guard let close = bytes.lastIndex(of: UInt8(ascii: ")")) else { return nil }
         let fields = bytes[(close + 1)...].split(separator: UInt8(ascii: " "))

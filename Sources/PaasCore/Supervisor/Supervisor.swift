@@ -499,9 +499,15 @@ package final class Supervisor {
         flushBatch()
         control?.shutdown()
         guardian?.release()
-        while Processes.reapOne() != .noChildren {
-            _ = outer.wait(timeoutMilliseconds: 20)
-            _ = signals.drain()
+        // The guardian is the last child: wait for it (SIGCHLD wakes the poll) until none is left.
+        reaping: while true {
+            switch Processes.reapOne() {
+            case .noChildren: break reaping
+            case .reaped: continue
+            case .none:
+                _ = outer.wait(timeoutMilliseconds: 20)
+                _ = signals.drain()
+            }
         }
         writer.close()
         while !writer.isFinished {

@@ -84,6 +84,8 @@ package final class Supervisor {
     /// Processes outside the instances' groups (daemons, re-parented orphans) already sent
     /// a signal, and which one.
     private var signalledStrays: [Int32: Int32] = [:]
+    /// The last signal sent to each instance's process group.
+    private var signalledGroups: [Int32: Int32] = [:]
     private var outputClosedHandled = false
     private var pipesPaused = false
 
@@ -394,14 +396,18 @@ package final class Supervisor {
         guard case .signalGroup(let sig, let pgid) = action else { return }
         event("sending \(Signal.name(sig)) to \(members[index].identity.name) (pid \(pgid))")
         Signal.sendToGroup(sig, pgid)
+        signalledGroups[pgid] = sig
     }
 
     /// Signals descendants that the instances' group signals miss: processes that left their
-    /// group (daemons with their own session) and orphans re-parented to paas.
+    /// group (daemons with their own session), and members of a group whose leader has
+    /// exited (a grandchild still shutting down after `sh -c` died) that have not had this
+    /// signal yet. A process already sent SIGTERM with its group is not sent it twice: a
+    /// second SIGTERM often means "quit now" to an app that is shutting down gracefully.
     private func signalStrays(_ sig: Int32) {
-        let groups = Set(members.compactMap { $0.state.pid })
-        for pid in Processes.descendants(of: Processes.currentPID) where pid != guardian?.pid && !groups.contains(pid) {
-            guard let stat = Processes.statFields(pid), !groups.contains(stat.pgid) else { continue }
+        for pid in Processes.descendants(of: Processes.currentPID) where pid != guardian?.pid {
+            guard let stat = Processes.statFields(pid), signalledGroups[stat.pgid] != sig else { continue }
+            if memberByPID[stat.pgid] != nil, signalledGroups[stat.pgid] == nil { continue } // a live instance's group: signalled through its state
             if signalledStrays[pid] == sig { continue }
             signalledStrays[pid] = sig
             Signal.send(sig, pid)

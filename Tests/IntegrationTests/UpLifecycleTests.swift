@@ -43,6 +43,33 @@ struct UpLifecycleTests {
         #expect(paas.stdout.contains("all processes stopped"))
     }
 
+    @Test func anAppBehindAShellGetsOneSIGTERMAndTimeToStop() throws {
+        // `; true` keeps /bin/sh around the app: the shell dies at once on SIGTERM, the app
+        // (in the same group) shuts down slowly and must not be sent SIGTERM a second time.
+        let script = """
+        import signal, time
+        n = [0]
+        def h(*a):
+            n[0] += 1
+            print('TERM', n[0], flush=True)
+        signal.signal(signal.SIGTERM, h)
+        print('ready', flush=True)
+        while n[0] == 0:
+            time.sleep(0.01)
+        time.sleep(0.5)
+        print('stopped after', n[0], flush=True)
+        """
+        let app = try TempApp(procfile: "slow: python3 slow.py; true\n", files: ["slow.py": script])
+        defer { app.remove() }
+        let paas = try Running(["up", "--no-color", "-t", "5"], in: app.path)
+        #expect(paas.waitForOutput("ready"))
+        paas.signal(SIGTERM)
+        #expect(paas.waitForExit() == 0)
+        let texts = logLines(paas.stdout).filter { $0.name == "slow.1" }.map(\.text)
+        #expect(texts.contains("TERM 1") && texts.contains("stopped after 1"), "\(paas.stdout)")
+        #expect(!texts.contains("TERM 2"))
+    }
+
     @Test func childIgnoringSIGTERMIsKilledAtTheDeadline() throws {
         let app = try TempApp(procfile: """
         stubborn: trap '' TERM; echo ready; while :; do sleep 0.05; done

@@ -164,3 +164,29 @@ struct UpOutputTests {
         #expect(texts.contains("out") && texts.contains("err") && texts.contains("tab\there \"q\" \\ \u{1}"))
     }
 }
+
+/// Colour only on a terminal: `script` gives paas a pseudo-terminal as stdout.
+@Suite struct UpColorTests {
+    static let hasScript = FileManager.default.isExecutableFile(atPath: "/usr/bin/script")
+
+    @Test(.enabled(if: hasScript, "needs script(1) for a pseudo-terminal"))
+    func colourOnATerminalUnlessNoColor() throws {
+        let app = try TempApp(procfile: "web: echo hello web\nworker: echo hello worker; exit 0\n")
+        defer { app.remove() }
+        let command = "'\(Binaries.paas)' up"
+        let onTTY = try Running(["-qec", command, "/dev/null"], in: app.path, executable: "/usr/bin/script")
+        #expect(onTTY.waitForExit() == 0)
+        // One colour per type: cyan for the first, yellow for the second, bold white for system.
+        #expect(onTTY.stdout.contains("\u{1B}[36m") && onTTY.stdout.contains("\u{1B}[33m") && onTTY.stdout.contains("\u{1B}[1;37m"))
+        let noColor = try Running(["-qec", command, "/dev/null"], in: app.path, environment: ["NO_COLOR": "1"], executable: "/usr/bin/script")
+        #expect(noColor.waitForExit() == 0)
+        #expect(!noColor.stdout.contains("\u{1B}["))
+        #expect(noColor.stdout.contains("hello web"))
+        let flag = try Running(["-qec", command + " --no-color", "/dev/null"], in: app.path, executable: "/usr/bin/script")
+        #expect(flag.waitForExit() == 0)
+        #expect(!flag.stdout.contains("\u{1B}["))
+        // Not a terminal: no colour.
+        let piped = try runPaas(["up"], in: app.path)
+        #expect(!piped.stdout.contains("\u{1B}[") && piped.stdout.contains("hello web"))
+    }
+}

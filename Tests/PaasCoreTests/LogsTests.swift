@@ -47,18 +47,6 @@ private func reassemble(_ pieces: [Piece]) -> [[UInt8]] {
     return lines
 }
 
-/// A small deterministic generator (SplitMix64), so failures reproduce.
-private struct SplitMix: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 @Suite struct LineFramerTests {
     @Test func defaultMaximumIsOneMebibyte() {
         #expect(LineFramer.defaultMaximumLine == 1 << 20)
@@ -152,7 +140,7 @@ private struct SplitMix: RandomNumberGenerator {
 
     @Test(arguments: [1, 2, 3, 5, 8, 64])
     func nothingIsLost(maximumLine: Int) {
-        var rng = SplitMix(state: UInt64(maximumLine) &* 7919)
+        var rng = SplitMix64(seed: UInt64(maximumLine) &* 7919)
         let alphabet: [UInt8] = Array("ab\n\r\u{7F}x".utf8) + [0xFF, 0xC3]
         for _ in 0..<200 {
             let input = (0..<Int.random(in: 0...60, using: &rng)).map { _ in alphabet.randomElement(using: &rng)! }

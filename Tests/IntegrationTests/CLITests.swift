@@ -135,7 +135,7 @@ import Testing
         #expect(r.stdout.hasPrefix("Procfile: ok, 1 process type\n"))
         #expect(r.stdout.contains("env files: none\n"))
         let row = try #require(r.stdout.split(separator: "\n").last)
-        #expect(row.split(separator: " ").map(String.init) == ["web", "0", "-", "serve"])
+        #expect(row.split(separator: " ").map(String.init) == ["web", "0", "-", "no", "serve"])
     }
 
     @Test func checkJSON() throws {

@@ -171,21 +171,26 @@ struct UpOutputTests {
 
     @Test(.enabled(if: hasScript, "needs script(1) for a pseudo-terminal"))
     func colourOnATerminalUnlessNoColor() throws {
-        let app = try TempApp(procfile: "web: echo hello web\nworker: echo hello worker; exit 0\n")
+        // web prints once worker has printed, then exits and ends the run: both colours appear.
+        let app = try TempApp(procfile: "web: while [ ! -f printed ]; do sleep 0.01; done; echo hello web\nworker: echo hello worker; touch printed; exec sleep 1000\n")
         defer { app.remove() }
         let command = "'\(Binaries.paas)' up"
+        try? FileManager.default.removeItem(atPath: app.file("printed"))
         let onTTY = try Running(["-qec", command, "/dev/null"], in: app.path, executable: "/usr/bin/script")
         #expect(onTTY.waitForExit() == 0)
         // One colour per type: cyan for the first, yellow for the second, bold white for system.
         #expect(onTTY.stdout.contains("\u{1B}[36m") && onTTY.stdout.contains("\u{1B}[33m") && onTTY.stdout.contains("\u{1B}[1;37m"))
+        try? FileManager.default.removeItem(atPath: app.file("printed"))
         let noColor = try Running(["-qec", command, "/dev/null"], in: app.path, environment: ["NO_COLOR": "1"], executable: "/usr/bin/script")
         #expect(noColor.waitForExit() == 0)
         #expect(!noColor.stdout.contains("\u{1B}["))
         #expect(noColor.stdout.contains("hello web"))
+        try? FileManager.default.removeItem(atPath: app.file("printed"))
         let flag = try Running(["-qec", command + " --no-color", "/dev/null"], in: app.path, executable: "/usr/bin/script")
         #expect(flag.waitForExit() == 0)
         #expect(!flag.stdout.contains("\u{1B}["))
         // Not a terminal: no colour.
+        try? FileManager.default.removeItem(atPath: app.file("printed"))
         let piped = try runPaas(["up"], in: app.path)
         #expect(!piped.stdout.contains("\u{1B}[") && piped.stdout.contains("hello web"))
     }

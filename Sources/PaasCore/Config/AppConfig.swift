@@ -190,6 +190,13 @@ package struct AppConfig: Sendable {
     package var env: EnvConfig
     package var formation: Formation
     package var timeout: Double
+    /// app.json's settings (empty without the file).
+    package var manifest = AppManifest()
+    /// app.json as named in messages, when it exists.
+    package var manifestPath: String?
+
+    /// The restart settings of a type (defaults when app.json says nothing).
+    package func restartSettings(_ type: String) -> RestartSettings { manifest.processes[type] ?? RestartSettings() }
 
     /// Loads and validates everything; the first problem is thrown.
     package static func load(_ options: Options, environment: [String: String]) throws(ConfigError) -> AppConfig {
@@ -204,10 +211,17 @@ package struct AppConfig: Sendable {
         let env = try ConfigLoader.env(paths, environment: environment)
         let base = try ConfigLoader.basePort(options, env: env, environment: environment, source: portSource)
         let spec = try options.formation.map { (text) throws(ConfigError) in try FormationSpec.parse(text, source: formationSource) } ?? FormationSpec()
+        let manifestPath = paths.rootDisplay == "." ? AppManifest.fileName : paths.rootDisplay + "/" + AppManifest.fileName
+        var manifest = AppManifest()
+        let typeNames = procfile.entries.map(\.name).filter { $0 != Formation.releaseName }
+        let hasManifest = FileSystem.exists(manifestPath)
+        if hasManifest {
+            manifest = try AppManifest.parse(try ConfigLoader.readFile(manifestPath, expected: "an app.json file"), file: manifestPath, types: typeNames)
+        }
         // A plan that does not fit is the counts' fault when counts were given, else the base port's.
         let planSource = options.formation != nil ? formationSource : options.port != nil ? portSource : "base port \(base)"
-        let formation = try Formation.plan(procfile, counts: spec, basePort: base, source: formationSource, portSource: planSource)
-        return AppConfig(paths: paths, procfile: procfile, env: env, formation: formation, timeout: timeout)
+        let formation = try Formation.plan(procfile, counts: spec, defaults: manifest.formation, basePort: base, source: formationSource, portSource: planSource)
+        return AppConfig(paths: paths, procfile: procfile, env: env, formation: formation, timeout: timeout, manifest: manifest, manifestPath: hasManifest ? manifestPath : nil)
     }
 
     /// The environment of a child: inherited < env files < `extra` (PORT, PS, DYNO).

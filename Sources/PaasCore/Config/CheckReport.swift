@@ -11,10 +11,12 @@ package enum CheckReport {
             return .object([
                 ("name", .string(type.name)), ("command", .string(type.command)), ("quantity", .int(type.quantity)),
                 ("ports", .array(f.ports(of: type).map { .int($0) })), ("release", .bool(false)),
+                ("settings", settings(config.restartSettings(type.name))),
             ])
         }
         return JSON.object([
             ("procfile", .string(config.paths.procfile)),
+            ("app_json", config.manifestPath.map { .string($0) } ?? .null),
             ("root", .string(config.paths.root)),
             ("env_files", .array(config.env.files.map { .string($0) })),
             ("base_port", .int(f.basePort)),
@@ -24,23 +26,39 @@ package enum CheckReport {
         ]).serialized(pretty: true)
     }
 
+    /// A type's effective restart settings, in seconds.
+    static func settings(_ r: RestartSettings) -> JSON {
+        func s(_ n: UInt64) -> JSON { .number(Double(n) / 1e9) }
+        return .object([
+            ("restart", .string(r.policy.rawValue)), ("allow_exit", .bool(r.allowExit)), ("min_uptime", s(r.minimumUptime)),
+            ("backoff", .object([("initial", s(r.initialDelay)), ("max", s(r.maximumDelay)), ("jitter", .number(r.jitter)), ("reset_after", s(r.resetAfter))])),
+            ("breaker", .object([("failures", .int(r.breakerFailures)), ("window", s(r.breakerWindow)), ("cooldown", s(r.cooldown)), ("max_cooldown", s(r.maximumCooldown))])),
+        ])
+    }
+
+    /// One word for the text table: `no`, `on-failure`, `always`, with `+exit` for allow_exit.
+    static func restartWord(_ r: RestartSettings) -> String {
+        r.policy.rawValue + (r.allowExit ? " (exit allowed)" : "")
+    }
+
     package static func text(_ config: AppConfig) -> String {
         let f = config.formation
         var out = "\(config.paths.procfile): ok, \(f.types.count) process type\(f.types.count == 1 ? "" : "s")\(f.release != nil ? " and a release phase" : "")\n"
         out += "env files: \(config.env.files.isEmpty ? "none" : config.env.files.joined(separator: ", "))\n"
-        out += "root: \(config.paths.root)\n\n"
+        out += "root: \(config.paths.root)\n"
+        out += "app.json: \(config.manifestPath ?? "none")\n\n"
         let width = max(4, config.procfile.entries.map(\.name.count).max() ?? 0)
         func pad(_ s: String, _ w: Int) -> String { s + String(repeating: " ", count: max(0, w - s.count)) }
-        out += "\(pad("TYPE", width))  QTY  \(pad("PORTS", 11))  COMMAND\n"
+        out += "\(pad("TYPE", width))  QTY  \(pad("PORTS", 11))  \(pad("RESTART", 10))  COMMAND\n"
         for entry in config.procfile.entries {
             if entry.name == Formation.releaseName {
-                out += "\(pad(entry.name, width))    -  \(pad("(first)", 11))  \(entry.command)\n"
+                out += "\(pad(entry.name, width))    -  \(pad("(first)", 11))  \(pad("-", 10))  \(entry.command)\n"
                 continue
             }
             let type = f.types.first { $0.name == entry.name }!
             let ports = f.ports(of: type)
             let portText = ports.isEmpty ? "-" : ports.count == 1 ? "\(ports[0])" : "\(ports.first!)-\(ports.last!)"
-            out += "\(pad(type.name, width))  \(String(repeating: " ", count: max(0, 3 - String(type.quantity).count)))\(type.quantity)  \(pad(portText, 11))  \(type.command)\n"
+            out += "\(pad(type.name, width))  \(String(repeating: " ", count: max(0, 3 - String(type.quantity).count)))\(type.quantity)  \(pad(portText, 11))  \(pad(restartWord(config.restartSettings(type.name)), 10))  \(type.command)\n"
         }
         return out
     }

@@ -30,12 +30,13 @@ package struct Formation: Sendable, Equatable {
     /// Builds the formation from a Procfile, a `-m` spec and a base port, checking that every
     /// port fits below 65536 and that no two types' port ranges overlap.
     /// `source` names where the counts came from and `portSource` what decides the ports, for errors.
-    package static func plan(_ procfile: Procfile, counts: FormationSpec, basePort: Int, source: String, portSource: String? = nil) throws(ConfigError) -> Formation {
+    /// `defaults` are app.json's quantities (1 for a type it does not name); `-m` beats them.
+    package static func plan(_ procfile: Procfile, counts: FormationSpec, defaults: [String: Int] = [:], basePort: Int, source: String, portSource: String? = nil) throws(ConfigError) -> Formation {
         var types: [ProcessType] = []
         var release: String?
         for entry in procfile.entries {
             if entry.name == releaseName { release = entry.command; continue }
-            types.append(ProcessType(name: entry.name, command: entry.command, index: types.count, quantity: counts.all ?? 1))
+            types.append(ProcessType(name: entry.name, command: entry.command, index: types.count, quantity: counts.all ?? defaults[entry.name] ?? 1))
         }
         for (name, count) in counts.counts {
             if name == releaseName, release != nil {

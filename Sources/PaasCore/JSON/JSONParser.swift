@@ -15,17 +15,26 @@ package enum JSONParser {
 
     /// Parses one JSON value; only blanks may surround it.
     package static func parse<C: Collection>(_ text: C) throws(Failure) -> JSON where C.Element == UInt8 {
+        try parseWithLines(text).value
+    }
+
+    /// Parses one JSON value and also returns the line of every object member, by its path
+    /// (`paas.processes.web.restart`), so that a file's errors can name their line.
+    package static func parseWithLines<C: Collection>(_ text: C) throws(Failure) -> (value: JSON, lines: [String: Int]) where C.Element == UInt8 {
         var p = Parser(Array(text))
         p.skipBlanks()
-        let value = try p.value(depth: 0)
+        let value = try p.value(depth: 0, path: "")
         p.skipBlanks()
         if p.i < p.bytes.count { throw p.failure("unexpected text after the JSON value") }
-        return value
+        return (value, p.lines)
     }
 
     private struct Parser {
         let bytes: [UInt8]
         var i = 0
+        /// The current line: newlines only occur between tokens (never raw inside strings).
+        var line = 1
+        var lines: [String: Int] = [:]
 
         init(_ bytes: [UInt8]) { self.bytes = bytes }
 
@@ -38,7 +47,10 @@ package enum JSONParser {
         }
 
         mutating func skipBlanks() {
-            while i < bytes.count, [32, 9, 10, 13].contains(bytes[i]) { i += 1 }
+            while i < bytes.count, [32, 9, 10, 13].contains(bytes[i]) {
+                if bytes[i] == 10 { line += 1 }
+                i += 1
+            }
         }
 
         mutating func expect(_ word: String, _ value: JSON) throws(Failure) -> JSON {
@@ -48,12 +60,12 @@ package enum JSONParser {
             return value
         }
 
-        mutating func value(depth: Int) throws(Failure) -> JSON {
+        mutating func value(depth: Int, path: String) throws(Failure) -> JSON {
             guard depth < JSONParser.maximumDepth else { throw failure("nested too deeply") }
             guard i < bytes.count else { throw failure("unexpected end of input; expected a JSON value") }
             switch bytes[i] {
-            case UInt8(ascii: "{"): return try object(depth: depth)
-            case UInt8(ascii: "["): return try array(depth: depth)
+            case UInt8(ascii: "{"): return try object(depth: depth, path: path)
+            case UInt8(ascii: "["): return try array(depth: depth, path: path)
             case UInt8(ascii: "\""): return .string(try string())
             case UInt8(ascii: "t"): return try expect("true", .bool(true))
             case UInt8(ascii: "f"): return try expect("false", .bool(false))
@@ -63,7 +75,7 @@ package enum JSONParser {
             }
         }
 
-        mutating func object(depth: Int) throws(Failure) -> JSON {
+        mutating func object(depth: Int, path: String) throws(Failure) -> JSON {
             i += 1
             var pairs: [(String, JSON)] = []
             skipBlanks()
@@ -72,11 +84,13 @@ package enum JSONParser {
                 skipBlanks()
                 guard i < bytes.count, bytes[i] == UInt8(ascii: "\"") else { throw failure("expected a string key") }
                 let key = try string()
+                let memberPath = path.isEmpty ? key : path + "." + key
+                lines[memberPath] = line
                 skipBlanks()
                 guard i < bytes.count, bytes[i] == UInt8(ascii: ":") else { throw failure("expected ':' after the key") }
                 i += 1
                 skipBlanks()
-                pairs.append((key, try value(depth: depth + 1)))
+                pairs.append((key, try value(depth: depth + 1, path: memberPath)))
                 skipBlanks()
                 guard i < bytes.count else { throw failure("unexpected end of input; expected ',' or '}'") }
                 if bytes[i] == UInt8(ascii: ",") { i += 1; continue }
@@ -85,14 +99,15 @@ package enum JSONParser {
             }
         }
 
-        mutating func array(depth: Int) throws(Failure) -> JSON {
+        mutating func array(depth: Int, path: String) throws(Failure) -> JSON {
             i += 1
             var items: [JSON] = []
             skipBlanks()
             if i < bytes.count, bytes[i] == UInt8(ascii: "]") { i += 1; return .array(items) }
             while true {
                 skipBlanks()
-                items.append(try value(depth: depth + 1))
+                lines[path + "[\(items.count)]"] = line
+                items.append(try value(depth: depth + 1, path: path + "[\(items.count)]"))
                 skipBlanks()
                 guard i < bytes.count else { throw failure("unexpected end of input; expected ',' or ']'") }
                 if bytes[i] == UInt8(ascii: ",") { i += 1; continue }

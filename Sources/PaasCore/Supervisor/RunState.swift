@@ -28,6 +28,8 @@ package struct RunState: Sendable, Equatable {
         case startFailed(String)
         /// `paas stop` with no target.
         case stopRequested
+        /// Every type's breaker is open.
+        case crashLoop
     }
 
     package private(set) var phase: Phase
@@ -92,6 +94,16 @@ package struct RunState: Sendable, Equatable {
         }
         return begin(stopping: now, status: status.shellStatus)
     }
+
+    /// Every type of the formation has its circuit breaker open: stop, and exit with
+    /// ``crashLoopStatus`` so that a supervisor above paas (systemd's `Restart=`) takes over.
+    package mutating func allBreakersOpen(now: UInt64) -> Action {
+        guard phase == .running else { return .none }
+        return begin(stopping: now, status: Self.crashLoopStatus)
+    }
+
+    /// Exit status when every type's breaker is open (EX_SOFTWARE).
+    package static let crashLoopStatus: Int32 = 70
 
     /// Nobody reads stdout any more: stop cleanly rather than die with children left.
     package mutating func outputClosed(now: UInt64) -> Action {

@@ -65,6 +65,11 @@ extension Supervisor {
             case .stopping: state = m.intent == .restart ? "restarting" : "stopping"
             case .exited(let t):
                 state = m.intent == .hold ? "stopped" : "exited"
+                if let pending = pendingRestarts[m.identity.name] {
+                    state = "backoff (restart in \(Self.seconds(pending.at > now ? pending.at - now : 0)))"
+                } else if case .open(let until)? = breakers[m.identity.type]?.state {
+                    state = "crashed (breaker open, retry in \(Self.seconds(until > now ? until - now : 0)))"
+                }
                 lastExit = .string(t.description)
             case .failedToStart(let why):
                 state = "failed"
@@ -161,6 +166,7 @@ extension Supervisor {
     /// Graceful restart: SIGTERM (SIGKILL after the timeout), then the same name and port again.
     func restart(_ indices: [Int]) -> [(String, JSON)] {
         guard runState.phase == .running else { return [("restarted", .array([]))] }
+        closeBreakers(for: indices)
         var names: [JSON] = []
         for index in indices {
             let name = members[index].identity.name

@@ -76,6 +76,14 @@ package final class Supervisor {
     private var formatter: LogFormatter
     private var batch: [UInt8] = []
     private var baseEnvironment: [(key: String, value: String)] = []
+    /// Restarts waiting for their backoff delay, by instance name.
+    var pendingRestarts: [String: PendingRestart] = [:]
+    /// The backoff of each instance, by name.
+    var backoffs: [String: Backoff] = [:]
+    /// The circuit breaker of each type.
+    var breakers: [String: CircuitBreaker] = [:]
+    /// The probe of a half-open breaker, by type: its member index and when it has proved stable.
+    var probes: [String: (member: Int, stableAt: UInt64)] = [:]
     /// Recent lines for `paas logs`.
     var ring = LogRing()
     var jsonFormatter = LogFormatter(style: LogStyle(format: .json), nameWidth: 0)
@@ -149,7 +157,9 @@ package final class Supervisor {
                 default: handleControl(event)
                 }
             }
-            perform(runState.tick(now: Clock.monotonicNanos()), reason: nil)
+            let now = Clock.monotonicNanos()
+            perform(runState.tick(now: now), reason: nil)
+            fireTimers(now: now)
         }
         finish()
         return runState.exitStatus ?? 0
@@ -271,7 +281,7 @@ package final class Supervisor {
             case .hold:
                 break
             case .none:
-                if onItsOwn { perform(runState.instanceExited(status, now: now), reason: .exited(name, status)) }
+                if onItsOwn { exitedOnItsOwn(index, status, now: now) }
             }
         }
     }
@@ -423,6 +433,7 @@ package final class Supervisor {
         case .releaseFailed(let status): return "release phase failed (\(status)); the formation does not start"
         case .startFailed(let name): return "\(name) could not start, stopping all processes (timeout \(timeout))"
         case .stopRequested: return "paas stop requested, stopping all processes (timeout \(timeout))"
+        case .crashLoop: return "every process type's circuit breaker is open, stopping (exit \(RunState.crashLoopStatus))"
         }
     }
 
@@ -450,6 +461,11 @@ package final class Supervisor {
         if let deadline = runState.deadline {
             let now = Clock.monotonicNanos()
             timeout = deadline > now ? Int32(min((deadline - now) / 1_000_000 + 1, 60_000)) : 0
+        }
+        if runState.phase == .running, let next = nextTimer() {
+            let now = Clock.monotonicNanos()
+            let ms = next > now ? Int32(min((next - now) / 1_000_000 + 1, 60_000)) : 0
+            timeout = timeout < 0 ? ms : min(timeout, ms)
         }
         if members.allSatisfy({ $0.state.isFinished }) && runState.isStopping {
             // Waiting for strays that are not our children yet: look again soon.

@@ -1,0 +1,125 @@
+/// A restart waiting for its backoff delay.
+struct PendingRestart {
+    var at: UInt64
+    var type: String
+    var number: Int
+    var restarts: Int
+}
+
+/// Restart policies, backoff and circuit breakers, carried out by the owner loop: exits
+/// decide, timers fire from the loop's poll timeout (no polling thread).
+extension Supervisor {
+    /// A process exited without paas asking: restart it (with backoff), let it finish, or stop
+    /// the formation, as its type's settings say; count unstable exits for the breaker.
+    func exitedOnItsOwn(_ index: Int, _ status: Termination, now: UInt64) {
+        let id = members[index].identity
+        let settings = plan.app.restartSettings(id.type)
+        guard runState.phase == .running else { return }
+        guard settings.restarts(after: status) else {
+            if settings.exitIsAllowed(status) {
+                event("\(id.name) finished; the rest keep running")
+            } else {
+                perform(runState.instanceExited(status, now: now), reason: .exited(id.name, status))
+            }
+            return
+        }
+        let uptime = now - members[index].startedAt
+        var breaker = breakers[id.type] ?? CircuitBreaker(settings: settings)
+        let wasProbe = breaker.state == .halfOpen
+        let opened = breaker.recordExit(uptime: uptime, at: now)
+        breakers[id.type] = breaker
+        if probes[id.type]?.member == index { probes[id.type] = nil }
+        if opened {
+            for (name, pending) in pendingRestarts where pending.type == id.type { pendingRestarts[name] = nil }
+            let why = wasProbe
+                ? "the probe \(id.name) exited within \(Self.seconds(settings.minimumUptime))"
+                : "\(settings.breakerFailures) exits within \(Self.seconds(settings.minimumUptime)) of starting, in \(Self.seconds(settings.breakerWindow))"
+            event("\(id.type) crashed: circuit breaker open (\(why)); no restarts for \(Self.seconds(breaker.currentCooldown)), or `paas restart \(id.type)` now")
+            let active = plan.app.formation.types.filter { (desired[$0.name] ?? 0) > 0 }
+            if !active.isEmpty && active.allSatisfy({ if case .open = breakers[$0.name]?.state { true } else { false } }) {
+                perform(runState.allBreakersOpen(now: now), reason: .crashLoop)
+            }
+            return
+        }
+        if case .open = breaker.state { return }
+        guard let number = id.number else { return }
+        var backoff = backoffs[id.name] ?? Backoff(settings: settings)
+        let delay = backoff.delay(afterUptime: uptime, random: Double.random(in: 0..<1))
+        backoffs[id.name] = backoff
+        pendingRestarts[id.name] = PendingRestart(at: now + delay, type: id.type, number: number, restarts: members[index].restarts + 1)
+        event("\(id.name) restarting in \(Self.seconds(delay))")
+    }
+
+    /// The earliest timer: a pending restart, a breaker's cool-down, a probe's proof.
+    func nextTimer() -> UInt64? {
+        var times = pendingRestarts.values.map(\.at)
+        for b in breakers.values { if case .open(let until) = b.state { times.append(until) } }
+        times += probes.values.map(\.stableAt)
+        return times.min()
+    }
+
+    /// Fires what is due: restarts after their delay, half-open probes after a cool-down,
+    /// and the closing of a breaker whose probe stayed up.
+    func fireTimers(now: UInt64) {
+        guard runState.phase == .running else { return }
+        for (name, pending) in pendingRestarts where pending.at <= now {
+            pendingRestarts[name] = nil
+            guard pending.number <= (desired[pending.type] ?? 0), let type = plan.app.formation.types.first(where: { $0.name == pending.type }) else { continue }
+            if let index = current[name], !members[index].state.isFinished { continue }
+            startInstance(type, pending.number, restarts: pending.restarts)
+        }
+        for (typeName, var breaker) in breakers {
+            guard let type = plan.app.formation.types.first(where: { $0.name == typeName }) else { continue }
+            if breaker.tick(now: now) {
+                breakers[typeName] = breaker
+                // One probe: the lowest-numbered instance that is down.
+                guard let n = (1...max(1, desired[typeName] ?? 0)).first(where: { n in current["\(typeName).\(n)"].map { members[$0].state.isFinished } ?? true }) else { continue }
+                event("\(typeName) circuit breaker half-open: starting \(typeName).\(n) as a probe")
+                let restarts = current["\(typeName).\(n)"].map { members[$0].restarts + 1 } ?? 0
+                startInstance(type, n, restarts: restarts)
+                if let index = current["\(typeName).\(n)"] {
+                    probes[typeName] = (index, now + breaker.settings.minimumUptime)
+                }
+            } else if let probe = probes[typeName], probe.stableAt <= now {
+                probes[typeName] = nil
+                guard !members[probe.member].state.isFinished else { continue }
+                breaker.probeSucceeded()
+                breakers[typeName] = breaker
+                event("\(typeName) circuit breaker closed: \(members[probe.member].identity.name) stayed up")
+                startMissing(type)
+            }
+        }
+    }
+
+    /// Starts every instance of `type` up to its desired count that is down.
+    func startMissing(_ type: ProcessType) {
+        let count = desired[type.name] ?? 0
+        guard count > 0 else { return }
+        for n in 1...count {
+            let name = "\(type.name).\(n)"
+            if let index = current[name], !members[index].state.isFinished || members[index].intent == .hold { continue }
+            pendingRestarts[name] = nil
+            startInstance(type, n, restarts: current[name].map { members[$0].restarts + 1 } ?? 0)
+        }
+    }
+
+    /// `paas restart TYPE` closes that type's breaker by hand.
+    func closeBreakers(for indices: [Int]) {
+        for type in Set(indices.map { members[$0].identity.type }) {
+            guard var b = breakers[type], b.state != .closed else { continue }
+            b.close()
+            breakers[type] = b
+            probes[type] = nil
+            event("\(type) circuit breaker closed by paas restart")
+        }
+        for index in indices { pendingRestarts[members[index].identity.name] = nil }
+    }
+
+    /// `8s`, `1.5s`, `5m`.
+    static func seconds(_ nanos: UInt64) -> String {
+        let s = Double(nanos) / 1e9
+        if s >= 120 && s.truncatingRemainder(dividingBy: 60) == 0 { return "\(Int(s / 60))m" }
+        if s == s.rounded() { return "\(Int(s))s" }
+        return "\((s * 10).rounded() / 10)s"
+    }
+}

@@ -129,3 +129,133 @@ struct RestartIntegrationTests {
         #expect(text.stdout.contains("always") && text.stdout.contains("app.json: app.json"))
     }
 }
+
+/// Health checks, readiness and start order with the real binary.
+@Suite(.serialized)
+struct HealthIntegrationTests {
+    static func ps(_ app: TempApp) -> [[String: Any]] {
+        guard let r = try? runPaas(["ps", "--json"], in: app.path) else { return [] }
+        return (try? JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [[String: Any]]) ?? []
+    }
+
+    static func row(_ app: TempApp, _ name: String) -> [String: Any]? {
+        ps(app).first { $0["name"] as? String == name }
+    }
+
+    @Test func aFailingLivenessCheckRestartsItsInstance() throws {
+        let app = try TempApp(procfile: "worker: echo up; exec sleep 1000\n", files: ["app.json": #"""
+        {"healthchecks": {"worker": [{"type": "liveness", "command": ["sh", "-c", "test ! -f sick"], "wait": 0.1, "attempts": 2, "timeout": 2}]},
+         "paas": {"processes": {"worker": {"min_uptime": 0.2}}}}
+        """#])
+        defer { app.remove() }
+        let paas = try Running(["up", "--no-color"], in: app.path)
+        #expect(paas.waitForOutput("worker.1 is ready"))
+        let before = try #require(Self.row(app, "worker.1")?["pid"] as? Int)
+        #expect((Self.row(app, "worker.1")?["check"] as? String)?.contains("liveness") == true)
+        try app.write("sick", "")
+        #expect(paas.waitForOutput("worker.1 failed its liveness check 2 times"))
+        try FileManager.default.removeItem(atPath: app.file("sick"))
+        var after = 0
+        #expect(eventually { after = Self.row(app, "worker.1")?["pid"] as? Int ?? 0; return after != 0 && after != before })
+        #expect(Self.row(app, "worker.1")?["restarts"] as? Int == 1)
+        paas.signal(SIGTERM)
+        #expect(paas.waitForExit() == 0)
+    }
+
+    @Test func aFailingReadinessCheckMarksUnreadyThenReadyAgain() throws {
+        let app = try TempApp(procfile: "api: exec sleep 1000\n", files: ["app.json": #"""
+        {"healthchecks": {"api": [{"type": "readiness", "command": ["sh", "-c", "test ! -f unready"], "wait": 0.1, "attempts": 1}]},
+         "paas": {"processes": {"api": {"min_uptime": 0.1}}}}
+        """#])
+        defer { app.remove() }
+        let paas = try Running(["up", "--no-color"], in: app.path)
+        #expect(paas.waitForOutput("api.1 is ready"))
+        try app.write("unready", "")
+        #expect(paas.waitForOutput("api.1 unready: readiness check failed"))
+        #expect(eventually { Self.row(app, "api.1")?["ready"] as? Bool == false })
+        try FileManager.default.removeItem(atPath: app.file("unready"))
+        #expect(eventually { paas.stdout.components(separatedBy: "api.1 is ready").count - 1 == 2 })
+        #expect(paas.process.isRunning)
+        paas.signal(SIGTERM)
+        #expect(paas.waitForExit() == 0)
+    }
+
+    @Test func aStartupCheckThatNeverPassesIsAFailedStartNeverReady() throws {
+        let app = try TempApp(procfile: "api: echo up; exec sleep 1000\n", files: ["app.json": #"""
+        {"healthchecks": {"api": [{"type": "startup", "command": ["false"], "wait": 0.05, "attempts": 3}]}}
+        """#])
+        defer { app.remove() }
+        let paas = try Running(["up", "--no-color"], in: app.path)
+        #expect(paas.waitForOutput("api.1 failed to start: startup check failed 3 times"))
+        // The default policy stops the formation; it was never ready.
+        #expect(paas.waitForExit() == 128 + SIGTERM)
+        #expect(!paas.stdout.contains("api.1 is ready"))
+    }
+
+    @Test func aTimedOutCheckHasFailed() throws {
+        let app = try TempApp(procfile: "api: exec sleep 1000\n", files: ["app.json": #"""
+        {"healthchecks": {"api": [{"type": "startup", "command": ["sleep", "5"], "timeout": 0.2, "wait": 0.05, "attempts": 2}]}}
+        """#])
+        defer { app.remove() }
+        let r = try runPaas(["up", "--no-color"], in: app.path)
+        #expect(r.stdout.contains("api.1 failed to start: startup check failed 2 times (timed out after 0.2s)"), "\(r.stdout)")
+        #expect(!r.stdout.contains("is ready"))
+    }
+
+    @Test func httpChecksAndStartOrder() throws {
+        let base = Ports.base()
+        let server = """
+        import http.server, os, time
+        time.sleep(float(os.environ.get("DELAY", "0")))
+        class H(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                body = b"all good" if self.path == "/health" else b"no"
+                self.send_response(200 if self.path == "/health" else 404)
+                self.end_headers()
+                self.wfile.write(body)
+            def log_message(self, *a): pass
+        http.server.HTTPServer(("127.0.0.1", int(os.environ["PORT"])), H).serve_forever()
+        """
+        let app = try TempApp(procfile: "web: DELAY=0.7 exec python3 server.py\nworker: echo worker up; exec sleep 1000\n", files: [
+            "server.py": server,
+            "app.json": #"""
+            {"healthchecks": {"web": [{"type": "startup", "path": "/health", "content": "good", "wait": 0.1, "attempts": 50, "timeout": 1}]},
+             "paas": {"processes": {"worker": {"after": ["web"], "min_uptime": 0.1}}}}
+            """#,
+        ])
+        defer { app.remove() }
+        let paas = try Running(["up", "--no-color", "-p", "\(base)"], in: app.path)
+        #expect(paas.waitForOutput("worker waits for web to be ready"))
+        #expect(paas.waitForOutput("worker up"))
+        let out = paas.stdout
+        let ready = try #require(out.range(of: "web.1 is ready"))
+        let workerStart = try #require(out.range(of: "worker.1 started"))
+        #expect(ready.lowerBound < workerStart.lowerBound)
+        #expect(eventually { (Self.row(app, "web.1")?["check"] as? String)?.contains("startup GET /health: ok (HTTP 200)") == true })
+        #expect(Self.row(app, "web.1")?["ready"] as? Bool == true)
+        paas.signal(SIGTERM)
+        #expect(paas.waitForExit() == 0)
+    }
+
+    @Test func aWebThatNeverListensFailsToStartAfterTheBootTimeout() throws {
+        let app = try TempApp(procfile: "web: echo not listening; exec sleep 1000\n",
+                              files: ["app.json": #"{"paas": {"processes": {"web": {"boot_timeout": 0.5}}}}"#])
+        defer { app.remove() }
+        let r = try runPaas(["up", "--no-color", "-p", "\(Ports.base())"], in: app.path)
+        #expect(r.stdout.contains("web.1 failed to start: port accepts within the boot timeout failed"), "\(r.stdout)")
+        #expect(r.status == 128 + SIGTERM)
+    }
+
+    @Test(arguments: [
+        (#"{"paas": {"processes": {"a": {"after": ["b"]}, "b": {"after": ["a"]}}}}"#, "start order has a cycle"),
+        (#"{"paas": {"processes": {"a": {"after": ["nope"]}}}}"#, "no process type \"nope\""),
+        (#"{"healthchecks": {"a": [{"type": "sometimes"}]}}"#, "healthchecks.a[0].type: expected"),
+        (#"{"healthchecks": {"a": [{"path": "/x", "command": ["true"]}]}}"#, "a path or a command, not both"),
+    ])
+    func badOrderOrChecksAreConfigurationErrors(text: String, message: String) throws {
+        let app = try TempApp(procfile: "a: true\nb: true\n", files: ["app.json": text])
+        defer { app.remove() }
+        let r = try runPaas(["check"], in: app.path)
+        #expect(r.status == 78 && r.stderr.contains(message), "\(r.stderr)")
+    }
+}

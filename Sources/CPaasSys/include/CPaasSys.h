@@ -93,3 +93,10 @@ int paas_unix_connect(const char *path);
 int paas_unix_accept(int fd);
 /// Makes `fd` non-blocking.
 int paas_set_nonblocking(int fd);
+
+/// Starts a non-blocking TCP connection to 127.0.0.1:`port` (close-on-exec). Returns the
+/// descriptor (connected or in progress), or -1 with errno.
+int paas_tcp_connect_local(int port);
+/// The pending error of a socket (0 when the connection succeeded).
+/// The corresponding C function is `getsockopt(SO_ERROR)`.
+int paas_socket_error(int fd);

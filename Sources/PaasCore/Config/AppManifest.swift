@@ -15,6 +15,8 @@ package struct AppManifest: Sendable, Equatable {
     package var formation: [String: Int] = [:]
     /// Restart settings per type; a type not named gets the defaults.
     package var processes: [String: RestartSettings] = [:]
+    /// Health checks per type (Dokku's `healthchecks`).
+    package var healthchecks: [String: [HealthCheck]] = [:]
 
     package init() {}
 
@@ -86,6 +88,12 @@ package struct AppManifest: Sendable, Equatable {
                             m.formation[name] = try count(v, "formation.\(name).quantity", minimum: 0)
                         }
                     }
+                case "healthchecks":
+                    for (name, list) in try object(value, "healthchecks") {
+                        try type(name, "healthchecks.\(name)")
+                        guard let items = list.array else { throw fail("healthchecks.\(name)", "expected an array of checks") }
+                        m.healthchecks[name] = try items.enumerated().map { (i, item) throws(ConfigError) in try check(item, "healthchecks.\(name)[\(i)]") }
+                    }
                 case "paas":
                     for (k, v) in try object(value, "paas") {
                         guard k == "processes" else { throw fail("paas.\(k)", "unknown key; expected \"processes\"") }
@@ -93,12 +101,75 @@ package struct AppManifest: Sendable, Equatable {
                             try type(name, "paas.processes.\(name)")
                             m.processes[name] = try restart(settings, "paas.processes.\(name)")
                         }
+                        try checkOrder(m)
                     }
                 default:
                     continue // other platforms' keys (name, scripts, healthchecks, env...)
                 }
             }
             return m
+        }
+
+        /// `after` must name types and form no cycle.
+        func checkOrder(_ m: AppManifest) throws(ConfigError) {
+            var state: [String: Int] = [:] // 1 visiting, 2 done
+            func visit(_ t: String, _ trail: [String]) throws(ConfigError) {
+                if state[t] == 2 { return }
+                if state[t] == 1 {
+                    throw fail("paas.processes.\(trail.first ?? t).after", "start order has a cycle: \((trail + [t]).joined(separator: " -> ")); expected types that do not wait for each other")
+                }
+                state[t] = 1
+                for d in m.processes[t]?.after ?? [] { try visit(d, trail + [t]) }
+                state[t] = 2
+            }
+            for t in m.processes.keys.sorted() { try visit(t, []) }
+        }
+
+        func check(_ value: JSON, _ path: String) throws(ConfigError) -> HealthCheck {
+            var kind = HealthCheck.Kind.startup
+            var probe = HealthCheck.Probe.tcp
+            var content: String?
+            var name = ""
+            var c = HealthCheck(kind: .startup, probe: .tcp, name: "")
+            var path_: String?
+            for (key, v) in try object(value, path) {
+                let p = "\(path).\(key)"
+                switch key {
+                case "type":
+                    guard let s = v.string, let k = HealthCheck.Kind(rawValue: s) else { throw fail(p, "expected \"startup\", \"readiness\" or \"liveness\"") }
+                    kind = k
+                case "path":
+                    guard let s = v.string, s.hasPrefix("/") else { throw fail(p, "expected a path starting with /") }
+                    path_ = s
+                case "content":
+                    guard let s = v.string else { throw fail(p, "expected a string") }
+                    content = s
+                case "command":
+                    guard let items = v.array, !items.isEmpty, items.allSatisfy({ $0.string != nil }) else { throw fail(p, "expected a non-empty array of strings") }
+                    probe = .command(items.compactMap(\.string))
+                case "port": c.port = try count(v, p, minimum: 1)
+                case "timeout": c.timeout = try seconds(v, p)
+                case "wait": c.wait = try seconds(v, p)
+                case "attempts": c.attempts = try count(v, p, minimum: 1)
+                case "initialDelay": c.initialDelay = try seconds(v, p)
+                case "name":
+                    guard let s = v.string else { throw fail(p, "expected a string") }
+                    name = s
+                case "listening", "description", "scheme", "uptime", "warn", "onFailure":
+                    continue // Dokku's keys paas does not use
+                default:
+                    throw fail(p, "unknown key; expected type, path, content, command, port, timeout, wait, attempts, initialDelay or name")
+                }
+            }
+            if let path_ {
+                if case .command = probe { throw fail(path, "a check has a path or a command, not both") }
+                probe = .http(path: path_, content: content)
+            }
+            if c.timeout == 0 { throw fail("\(path).timeout", "expected more than 0 seconds") }
+            c.kind = kind
+            c.probe = probe
+            c.name = name.isEmpty ? "\(kind.rawValue) check" : name
+            return c
         }
 
         func restart(_ value: JSON, _ path: String) throws(ConfigError) -> RestartSettings {
@@ -116,6 +187,12 @@ package struct AppManifest: Sendable, Equatable {
                     r.allowExit = b
                 case "min_uptime":
                     r.minimumUptime = try seconds(v, p)
+                case "boot_timeout":
+                    r.bootTimeout = try seconds(v, p)
+                case "after":
+                    guard let items = v.array, items.allSatisfy({ $0.string != nil }) else { throw fail(p, "expected an array of process types") }
+                    for name in items.compactMap(\.string) { try type(name, p) }
+                    r.after = items.compactMap(\.string)
                 case "backoff":
                     for (k, x) in try object(v, p) {
                         let q = "\(p).\(k)"
@@ -148,7 +225,7 @@ package struct AppManifest: Sendable, Equatable {
                         }
                     }
                 default:
-                    throw fail(p, "unknown key; expected restart, allow_exit, min_uptime, backoff or breaker")
+                    throw fail(p, "unknown key; expected restart, allow_exit, min_uptime, boot_timeout, after, backoff or breaker")
                 }
             }
             return r

@@ -97,3 +97,18 @@ package enum UnixSocket {
         if chmod(path, 0o700) != 0 { throw SocketError(step: "chmod \(path)", code: errno) }
     }
 }
+
+/// Non-blocking TCP to this machine, for health checks.
+package enum LocalTCP {
+    /// Starts connecting to 127.0.0.1:`port`; the descriptor becomes writable when done.
+    package static func connect(port: Int) -> Int32? {
+        let fd = paas_tcp_connect_local(Int32(port))
+        return fd >= 0 ? fd : nil
+    }
+
+    /// nil when the connection succeeded, else the reason.
+    package static func connectionError(_ fd: Int32) -> String? {
+        let e = paas_socket_error(fd)
+        return e == 0 ? nil : Errno.describe(e)
+    }
+}

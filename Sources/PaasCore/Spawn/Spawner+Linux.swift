@@ -88,6 +88,27 @@ package enum Spawner {
         return SpawnedChild(pid: pid, stdout: out[0], stderr: err[0])
     }
 
+    /// Starts `request` with stdout and stderr on /dev/null (health-check commands), in its
+    /// own process group with the parent-death signal, like every child.
+    package static func spawnQuiet(_ request: SpawnRequest) throws(SpawnError) -> Int32 {
+        if devNull < 0 {
+            devNull = open("/dev/null", O_RDONLY | O_CLOEXEC)
+            if devNull < 0 { throw SpawnError(step: "open /dev/null", code: errno) }
+        }
+        let sink = open("/dev/null", O_WRONLY | O_CLOEXEC)
+        if sink < 0 { throw SpawnError(step: "open /dev/null", code: errno) }
+        defer { close(sink) }
+        var failure: Int32 = 0
+        var step: UnsafePointer<CChar>? = nil
+        let pid = withCStrings(request.arguments) { argv in
+            withCStrings(request.environment) { envp in
+                paas_spawn(request.executable, argv, envp, request.directory, devNull, sink, sink, &failure, &step)
+            }
+        }
+        if pid < 0 { throw SpawnError(step: step.map { String(cString: $0) } ?? "spawn", code: failure) }
+        return pid
+    }
+
     /// Replaces this process with `request` (for `paas run`): the terminal, stdin, signals and
     /// the exit status become the command's own. Returns only on failure.
     /// The corresponding C function is `execve`.

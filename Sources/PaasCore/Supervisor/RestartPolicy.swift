@@ -28,6 +28,11 @@ package struct RestartSettings: Sendable, Equatable {
     /// First cool-down of an open breaker; it doubles on each repeated trip, up to `maximumCooldown`.
     package var cooldown: UInt64 = 300 * Self.second
     package var maximumCooldown: UInt64 = 3600 * Self.second
+    /// Types whose instances must all be ready before this type starts.
+    package var after: [String] = []
+    /// Without a startup check, a `web` instance must accept on `$PORT` within this (Heroku's
+    /// R10 rule), else it has failed to start.
+    package var bootTimeout: UInt64 = 60 * Self.second
 
     package static let second: UInt64 = 1_000_000_000
 

@@ -89,6 +89,8 @@ extension Supervisor {
                 ("state", .string(state)), ("uptime_s", .number((uptime * 10).rounded() / 10)),
                 ("restarts", .int(m.restarts)), ("last_exit", lastExit),
                 ("cpu_s", cpu), ("rss_kb", rss),
+                ("ready", health[index].map { .bool($0.ready) } ?? .bool(false)),
+                ("check", .string(health[index]?.last ?? "-")),
             ]
             return JSON.object(fields)
         }

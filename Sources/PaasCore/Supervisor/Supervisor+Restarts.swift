@@ -11,11 +11,11 @@ struct PendingRestart {
 extension Supervisor {
     /// A process exited without paas asking: restart it (with backoff), let it finish, or stop
     /// the formation, as its type's settings say; count unstable exits for the breaker.
-    func exitedOnItsOwn(_ index: Int, _ status: Termination, now: UInt64) {
+    func exitedOnItsOwn(_ index: Int, _ status: Termination, now: UInt64, failedStart: Bool = false) {
         let id = members[index].identity
         let settings = plan.app.restartSettings(id.type)
         guard runState.phase == .running else { return }
-        guard settings.restarts(after: status) else {
+        guard settings.restarts(after: status) || (failedStart && settings.policy != .no) else {
             if settings.exitIsAllowed(status) {
                 event("\(id.name) finished; the rest keep running")
             } else {
@@ -23,7 +23,8 @@ extension Supervisor {
             }
             return
         }
-        let uptime = now - members[index].startedAt
+        // A failed start counts as unstable however long the check took to give up.
+        let uptime = failedStart ? 0 : now - members[index].startedAt
         var breaker = breakers[id.type] ?? CircuitBreaker(settings: settings)
         let wasProbe = breaker.state == .halfOpen
         let opened = breaker.recordExit(uptime: uptime, at: now)
@@ -55,6 +56,7 @@ extension Supervisor {
         var times = pendingRestarts.values.map(\.at)
         for b in breakers.values { if case .open(let until) = b.state { times.append(until) } }
         times += probes.values.map(\.stableAt)
+        if let h = nextHealthTimer() { times.append(h) }
         return times.min()
     }
 
@@ -62,6 +64,7 @@ extension Supervisor {
     /// and the closing of a breaker whose probe stayed up.
     func fireTimers(now: UInt64) {
         guard runState.phase == .running else { return }
+        fireHealthTimers(now: now)
         for (name, pending) in pendingRestarts where pending.at <= now {
             pendingRestarts[name] = nil
             guard pending.number <= (desired[pending.type] ?? 0), let type = plan.app.formation.types.first(where: { $0.name == pending.type }) else { continue }

@@ -37,7 +37,7 @@ package final class Supervisor {
         /// What paas does when the process exits: nothing decided (an exit on its own stops
         /// the formation), start it again (`restart`), forget it (`scale` down), or keep it
         /// down (`stop TARGET`).
-        enum Intent { case none, restart, remove, hold }
+        enum Intent { case none, restart, remove, hold, failed }
 
         var identity: InstanceIdentity
         var state = InstanceState()
@@ -75,7 +75,7 @@ package final class Supervisor {
     var runState: RunState
     private var formatter: LogFormatter
     private var batch: [UInt8] = []
-    private var baseEnvironment: [(key: String, value: String)] = []
+    var baseEnvironment: [(key: String, value: String)] = []
     /// Restarts waiting for their backoff delay, by instance name.
     var pendingRestarts: [String: PendingRestart] = [:]
     /// The backoff of each instance, by name.
@@ -84,6 +84,14 @@ package final class Supervisor {
     var breakers: [String: CircuitBreaker] = [:]
     /// The probe of a half-open breaker, by type: its member index and when it has proved stable.
     var probes: [String: (member: Int, stableAt: UInt64)] = [:]
+    /// Health of each running instance, by member index.
+    var health: [Int: InstanceHealth] = [:]
+    /// Health checks under way, by token (connections) and by pid (commands).
+    var checkRuns: [UInt64: CheckRun] = [:]
+    var checkByPID: [Int32: UInt64] = [:]
+    var nextCheckToken = Supervisor.checkTokenBase
+    /// Types held back by `after` until the types they wait for are ready.
+    var waitingTypes: [ProcessType] = []
     /// Recent lines for `paas logs`.
     var ring = LogRing()
     var jsonFormatter = LogFormatter(style: LogStyle(format: .json), nameWidth: 0)
@@ -154,6 +162,7 @@ package final class Supervisor {
                 case Token.writer: handleWriter()
                 case Token.pipes: readPipes()
                 case Token.control: control?.acceptAll()
+                case Self.checkTokenBase...: handleCheckEvent(event)
                 default: handleControl(event)
                 }
             }
@@ -170,6 +179,13 @@ package final class Supervisor {
     private func startFormation() {
         var count = 0
         for type in plan.types where type.quantity > 0 {
+            let after = plan.app.restartSettings(type.name).after.filter { dep in plan.types.contains { $0.name == dep } }
+            if !after.isEmpty {
+                waitingTypes.append(type)
+                event("\(type.name) waits for \(after.joined(separator: ", ")) to be ready")
+                count += type.quantity
+                continue
+            }
             for n in 1...type.quantity {
                 startInstance(type, n)
                 count += 1
@@ -208,6 +224,7 @@ package final class Supervisor {
             member.startedAt = Clock.monotonicNanos()
             guardian?.watch(child.pid)
             members.append(member)
+            if !member.isRelease { beginHealth(index, now: member.startedAt) }
             memberByPID[child.pid] = index
             addStream(child.stdout, member: index, kind: .stdout)
             addStream(child.stderr, member: index, kind: .stderr)
@@ -256,9 +273,11 @@ package final class Supervisor {
     private func reapChildren() {
         while case .reaped(let pid, let status) = Processes.reapOne() {
             guard let index = memberByPID.removeValue(forKey: pid) else {
+                if let token = checkByPID.removeValue(forKey: pid) { checkCommandExited(token, status) }
                 signalledStrays.removeValue(forKey: pid)
                 continue
             }
+            endHealth(index)
             // Everything the process wrote is in its pipes now: hand it on before the exit
             // event, and flush a partial last line.
             drainStreams(of: index)
@@ -282,6 +301,8 @@ package final class Supervisor {
                 break
             case .none:
                 if onItsOwn { exitedOnItsOwn(index, status, now: now) }
+            case .failed:
+                exitedOnItsOwn(index, status, now: now, failedStart: true)
             }
         }
     }

@@ -1,0 +1,287 @@
+/// One health check under way: a TCP/HTTP connection or a command.
+struct CheckRun {
+    var member: Int
+    /// Index into the instance's checks.
+    var check: Int
+    var fd: Int32 = -1
+    var pid: Int32 = 0
+    var deadline: UInt64
+    var sent = false
+    var response: [UInt8] = []
+}
+
+/// The health of one instance: readiness, and per check its consecutive failures and next run.
+struct InstanceHealth {
+    var checks: [HealthCheck]
+    var failures: [Int]
+    var nextAt: [UInt64?]
+    var startupPassed: Bool
+    var ready = false
+    /// When the minimum uptime has passed (the default readiness rule needs it).
+    var uptimeAt: UInt64
+    var uptimePassed = false
+    var last = "-"
+}
+
+/// Health checks, readiness and start order, run by the owner loop: connections are
+/// non-blocking descriptors in its epoll set, commands are children reaped by its reaper,
+/// and every schedule is a timer of its poll timeout. Nothing blocks, nothing polls.
+extension Supervisor {
+    static let checkTokenBase: UInt64 = 1 << 48
+    /// The implicit startup check of a `web` type without one: its port accepts, tried every 250 ms.
+    static let bootInterval: UInt64 = 250_000_000
+
+    /// The checks of an instance of `type`: the configured ones, plus, without a startup
+    /// check, a TCP check of `$PORT` within the boot timeout for `web`.
+    func checks(for type: String) -> [HealthCheck] {
+        var list = plan.app.manifest.healthchecks[type] ?? []
+        if type == "web" && !list.contains(where: { $0.kind == .startup }) {
+            var boot = HealthCheck(kind: .startup, probe: .tcp, name: "port accepts within the boot timeout")
+            let settings = plan.app.restartSettings(type)
+            boot.wait = Self.bootInterval
+            boot.timeout = min(Self.bootInterval * 4, settings.bootTimeout)
+            boot.attempts = Int(settings.bootTimeout / Self.bootInterval) + 1 // tries at 0, 250 ms, ... up to the timeout
+            list.insert(boot, at: 0)
+        }
+        return list
+    }
+
+    /// A new instance starts its checks.
+    func beginHealth(_ index: Int, now: UInt64) {
+        let type = members[index].identity.type
+        let list = checks(for: type)
+        let hasStartup = list.contains { $0.kind == .startup }
+        var h = InstanceHealth(checks: list, failures: Array(repeating: 0, count: list.count),
+                               nextAt: list.map { $0.kind == .startup ? now + $0.initialDelay : nil },
+                               startupPassed: !hasStartup, uptimeAt: now + plan.app.restartSettings(type).minimumUptime)
+        // With configured startup checks, readiness is theirs alone; otherwise uptime counts too.
+        h.uptimePassed = hasStartup && plan.app.manifest.healthchecks[type]?.contains { $0.kind == .startup } == true
+        if h.startupPassed { scheduleRunning(&h, now: now) }
+        health[index] = h
+    }
+
+    private func scheduleRunning(_ h: inout InstanceHealth, now: UInt64) {
+        for (i, c) in h.checks.enumerated() where c.kind != .startup {
+            h.nextAt[i] = now + c.initialDelay
+        }
+    }
+
+    /// The instance is gone: its checks stop.
+    func endHealth(_ index: Int) {
+        health[index] = nil
+        for (token, run) in checkRuns where run.member == index { finishRun(token) }
+    }
+
+    /// The earliest health timer.
+    func nextHealthTimer() -> UInt64? {
+        var t: [UInt64] = checkRuns.values.map(\.deadline)
+        for h in health.values {
+            t += h.nextAt.compactMap { $0 }
+            if !h.uptimePassed { t.append(h.uptimeAt) }
+        }
+        return t.min()
+    }
+
+    /// Starts due checks, fails overdue ones, applies the uptime rule.
+    func fireHealthTimers(now: UInt64) {
+        for (token, run) in checkRuns where run.deadline <= now {
+            let timeout = health[run.member].map { Self.seconds($0.checks[run.check].timeout) } ?? "its timeout"
+            finishRun(token)
+            result(run.member, run.check, ok: false, detail: "timed out after \(timeout)", now: now)
+        }
+        for index in Array(health.keys) {
+            guard var h = health[index], members[index].state.pid != nil else { continue }
+            if !h.uptimePassed && h.uptimeAt <= now {
+                h.uptimePassed = true
+                health[index] = h
+                evaluateReady(index, now: now)
+                h = health[index] ?? h
+            }
+            for i in h.checks.indices {
+                guard let at = h.nextAt[i], at <= now else { continue }
+                h.nextAt[i] = nil
+                health[index] = h
+                startRun(index, i, now: now)
+                h = health[index] ?? h
+            }
+        }
+    }
+
+    private func startRun(_ index: Int, _ i: Int, now: UInt64) {
+        guard let h = health[index] else { return }
+        let check = h.checks[i]
+        let token = nextCheckToken
+        nextCheckToken += 1
+        var run = CheckRun(member: index, check: i, deadline: now + check.timeout)
+        switch check.probe {
+        case .tcp, .http:
+            guard let port = check.port ?? members[index].identity.port, let fd = LocalTCP.connect(port: port) else {
+                result(index, i, ok: false, detail: "no port to check", now: now)
+                return
+            }
+            run.fd = fd
+            outer.add(fd, token: token)
+            outer.modify(fd, token: token, readable: false, writable: true)
+        case .command(let argv):
+            let id = members[index].identity
+            var extra: [(String, String)] = []
+            if let port = id.port { extra.append(("PORT", String(port))) }
+            extra += [("PS", id.name), ("DYNO", id.name)]
+            let env = plan.app.childEnvironment(inherited: baseEnvironment, extra: extra)
+            let command = argv.count == 1 ? argv[0] : argv.map(OneOff.shellQuote).joined(separator: " ")
+            do {
+                run.pid = try Spawner.spawnQuiet(SpawnRequest.shell(command, environment: env, directory: plan.app.paths.root))
+                checkByPID[run.pid] = token
+            } catch {
+                result(index, i, ok: false, detail: error.description, now: now)
+                return
+            }
+        }
+        checkRuns[token] = run
+    }
+
+    /// Readiness of a check connection.
+    func handleCheckEvent(_ event: PollEvent) {
+        guard var run = checkRuns[event.token], let h = health[run.member] else { return }
+        let now = Clock.monotonicNanos()
+        let check = h.checks[run.check]
+        if !run.sent {
+            if let error = LocalTCP.connectionError(run.fd) {
+                finishRun(event.token)
+                result(run.member, run.check, ok: false, detail: "connect: \(error)", now: now)
+                return
+            }
+            guard case .http(let path, _) = check.probe else {
+                finishRun(event.token)
+                result(run.member, run.check, ok: true, detail: "port accepts", now: now)
+                return
+            }
+            let request = "GET \(path) HTTP/1.0\r\nHost: localhost\r\nUser-Agent: paas-healthcheck\r\nConnection: close\r\n\r\n"
+            _ = UnixSocket.writeSome(run.fd, Array(request.utf8)[...])
+            run.sent = true
+            checkRuns[event.token] = run
+            outer.modify(run.fd, token: event.token, readable: true, writable: false)
+            return
+        }
+        guard let bytes = UnixSocket.readAvailable(run.fd) else {
+            finishRun(event.token)
+            let verdict = Self.judge(run.response, check)
+            result(run.member, run.check, ok: verdict.ok, detail: verdict.detail, now: now)
+            return
+        }
+        run.response += bytes
+        checkRuns[event.token] = run
+        if run.response.count > 1 << 16 {
+            finishRun(event.token)
+            let verdict = Self.judge(run.response, check)
+            result(run.member, run.check, ok: verdict.ok, detail: verdict.detail, now: now)
+        }
+    }
+
+    /// An HTTP response passes with a 2xx or 3xx status and, when asked, the content in its body.
+    static func judge(_ response: [UInt8], _ check: HealthCheck) -> (ok: Bool, detail: String) {
+        let text = String(decoding: response, as: UTF8.self)
+        let statusLine = text.split(separator: "\r\n", maxSplits: 1).first.map(String.init) ?? ""
+        let parts = statusLine.split(separator: " ")
+        guard parts.count >= 2, parts[0].hasPrefix("HTTP/"), let code = Int(parts[1]) else { return (false, "no HTTP response") }
+        guard (200..<400).contains(code) else { return (false, "HTTP \(code)") }
+        if case .http(_, let content?) = check.probe {
+            let body = text.firstRange(of: "\r\n\r\n").map { String(text[$0.upperBound...]) } ?? ""
+            if !body.contains(content) { return (false, "HTTP \(code) without \"\(content)\"") }
+        }
+        return (true, "HTTP \(code)")
+    }
+
+    /// A check command exited.
+    func checkCommandExited(_ token: UInt64, _ status: Termination) {
+        guard let run = checkRuns.removeValue(forKey: token) else { return }
+        result(run.member, run.check, ok: status == .exited(0), detail: status == .exited(0) ? "exit 0" : "\(status)", now: Clock.monotonicNanos())
+    }
+
+    private func finishRun(_ token: UInt64) {
+        guard let run = checkRuns.removeValue(forKey: token) else { return }
+        if run.fd >= 0 {
+            outer.remove(run.fd)
+            FileDescriptorIO.close(run.fd)
+        }
+        if run.pid > 0 {
+            checkByPID[run.pid] = nil
+            Signal.sendToGroup(Signal.kill, run.pid)
+        }
+    }
+
+    /// A check's verdict: readiness, restarts and failed starts follow from it.
+    private func result(_ index: Int, _ i: Int, ok: Bool, detail: String, now: UInt64) {
+        guard var h = health[index], members[index].state.pid != nil, case .running = members[index].state.phase else { return }
+        let check = h.checks[i]
+        let name = members[index].identity.name
+        h.last = "\(check.summary): \(ok ? "ok" : "failed") (\(detail))"
+        if ok { h.failures[i] = 0 } else { h.failures[i] += 1 }
+        let exhausted = h.failures[i] >= check.attempts
+        switch check.kind {
+        case .startup:
+            if ok {
+                if !h.startupPassed {
+                    h.startupPassed = true
+                    scheduleRunning(&h, now: now)
+                }
+            } else if exhausted {
+                health[index] = h
+                event("\(name) failed to start: \(check.name) failed \(h.failures[i]) times (\(detail))")
+                members[index].intent = .failed
+                signal(members[index].state.stop(), index)
+                return
+            } else {
+                h.nextAt[i] = now + check.wait
+            }
+        case .readiness:
+            if !ok && exhausted && h.ready {
+                h.ready = false
+                event("\(name) unready: \(check.name) failed (\(detail))")
+            }
+            h.nextAt[i] = now + check.wait
+        case .liveness:
+            if exhausted {
+                health[index] = h
+                event("\(name) failed its liveness check \(h.failures[i]) times (\(detail)); restarting it")
+                members[index].intent = .restart
+                signal(members[index].state.stop(), index)
+                return
+            }
+            h.nextAt[i] = now + check.wait
+        }
+        health[index] = h
+        evaluateReady(index, now: now)
+    }
+
+    /// Ready: startup passed, the uptime rule met where it applies, no failing readiness check.
+    private func evaluateReady(_ index: Int, now: UInt64) {
+        guard var h = health[index] else { return }
+        let readinessFailing = h.checks.indices.contains { h.checks[$0].kind == .readiness && h.failures[$0] >= h.checks[$0].attempts }
+        let ready = h.startupPassed && h.uptimePassed && !readinessFailing
+        guard ready != h.ready else { return }
+        h.ready = ready
+        health[index] = h
+        if ready {
+            event("\(members[index].identity.name) is ready")
+            startWaitingTypes()
+        }
+    }
+
+    /// Whether every wanted instance of `type` is ready.
+    func typeIsReady(_ type: String) -> Bool {
+        let count = desired[type] ?? 0
+        guard count > 0 else { return true }
+        return (1...count).allSatisfy { n in current["\(type).\(n)"].flatMap { health[$0]?.ready } ?? false }
+    }
+
+    /// Starts the types held back by `after` whose dependencies are all ready.
+    func startWaitingTypes() {
+        guard runState.phase == .running else { return }
+        for type in waitingTypes where plan.app.restartSettings(type.name).after.allSatisfy(typeIsReady) {
+            waitingTypes.removeAll { $0.name == type.name }
+            event("\(type.name) starts: \(plan.app.restartSettings(type.name).after.joined(separator: ", ")) ready")
+            if type.quantity > 0 { for n in 1...type.quantity { startInstance(type, n) } }
+        }
+    }
+}

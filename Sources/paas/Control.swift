@@ -63,7 +63,7 @@ struct PS: ParsableCommand {
             FileDescriptorIO.printOut(JSON.array(rows).serialized(pretty: true) + "\n")
             return
         }
-        var table = [["NAME", "PID", "PORT", "STATE", "UPTIME", "RESTARTS", "CPU", "RSS", "LAST EXIT"]]
+        var table = [["NAME", "PID", "PORT", "STATE", "READY", "UPTIME", "RESTARTS", "CPU", "RSS", "LAST EXIT"]]
         for r in rows {
             func text(_ v: JSON?) -> String {
                 switch v {
@@ -76,12 +76,18 @@ struct PS: ParsableCommand {
             let uptime = r["uptime_s"].flatMap { v -> Double? in if case .number(let d) = v { return d }; return v.int.map(Double.init) } ?? 0
             let rss = r["rss_kb"]?.int.map { $0 >= 10240 ? "\($0 / 1024)M" : "\($0)K" } ?? "-"
             let cpu = r["cpu_s"].map { "\(text($0))s" } ?? "-"
-            table.append([text(r["name"]), text(r["pid"]), text(r["port"]), text(r["state"]), r["pid"] == .null ? "-" : Self.duration(uptime), text(r["restarts"]), r["cpu_s"] == .null ? "-" : cpu, rss, text(r["last_exit"])])
+            table.append([text(r["name"]), text(r["pid"]), text(r["port"]), text(r["state"]), r["ready"]?.bool == true ? "yes" : "no", r["pid"] == .null ? "-" : Self.duration(uptime), text(r["restarts"]), r["cpu_s"] == .null ? "-" : cpu, rss, text(r["last_exit"])])
         }
         let widths = (0..<table[0].count).map { c in table.map { $0[c].count }.max() ?? 0 }
         FileDescriptorIO.printOut(table.map { row in
             row.enumerated().map { c, cell in c == row.count - 1 ? cell : cell + String(repeating: " ", count: widths[c] - cell.count) }.joined(separator: "  ") + "\n"
         }.joined())
+        if let status = reply["status"]?.string { FileDescriptorIO.printOut("status: \(status)\n") }
+        let checks = rows.compactMap { r -> String? in
+            guard let c = r["check"]?.string, c != "-", let n = r["name"]?.string else { return nil }
+            return "  \(n): \(c)\n"
+        }
+        if !checks.isEmpty { FileDescriptorIO.printOut("last checks:\n" + checks.joined()) }
     }
 
     static func duration(_ s: Double) -> String {

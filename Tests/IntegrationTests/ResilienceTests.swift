@@ -21,7 +21,7 @@ struct RestartIntegrationTests {
         let base = Ports.base()
         let settings = Self.fast.replacingOccurrences(of: "{\"min_uptime\"", with: "{\"restart\": \"always\", \"min_uptime\"")
         let app = try TempApp(procfile: "web: exec \(listener)\ncrasher: echo crashing; exit 3\n",
-                              files: ["app.json": "{\"paas\": {\"processes\": {\"crasher\": \(settings)}}}\n"])
+                              files: ["app.json": "{\"paas\": {\"processes\": {\"crasher\": \(settings), \"web\": {\"min_uptime\": 0.1}}}}\n"])
         defer { app.remove() }
         let paas = try Running(["up", "--no-color", "-p", "\(base)"], in: app.path)
         #expect(eventually { portAccepts(base) })
@@ -35,6 +35,10 @@ struct RestartIntegrationTests {
         // The other type kept serving, same pid.
         #expect(Self.row(rows, "web.1")?["pid"] as? Int == webPID && portAccepts(base))
         #expect(paas.process.isRunning)
+        // The one-line status names both.
+        #expect(paas.waitForOutput("web.1 is ready"))
+        let text = try runPaas(["ps"], in: app.path)
+        #expect(text.stdout.contains("status: web 1/1 ready, crasher breaker open (retry in 60s)") || text.stdout.contains("status: web 1/1 ready, crasher breaker open (retry in 59s)"), "\(text.stdout)")
         // paas restart closes the breaker by hand and starts it again.
         #expect(try runPaas(["restart", "crasher"], in: app.path).status == 0)
         #expect(paas.waitForOutput("crasher circuit breaker closed by paas restart"))

@@ -91,7 +91,7 @@ package enum Errno {
         let names: [Int32: String] = [
             ENOENT: "ENOENT", EACCES: "EACCES", EPERM: "EPERM", EISDIR: "EISDIR", ENOTDIR: "ENOTDIR",
             ENOEXEC: "ENOEXEC", EAGAIN: "EAGAIN", ENOMEM: "ENOMEM", EMFILE: "EMFILE", ENFILE: "ENFILE",
-            ESRCH: "ESRCH", EINVAL: "EINVAL", E2BIG: "E2BIG", ELOOP: "ELOOP", ENAMETOOLONG: "ENAMETOOLONG",
+            ESRCH: "ESRCH", EINVAL: "EINVAL", ECONNREFUSED: "ECONNREFUSED", ETIMEDOUT: "ETIMEDOUT", E2BIG: "E2BIG", ELOOP: "ELOOP", ENAMETOOLONG: "ENAMETOOLONG",
         ]
         if let name = names[code] { return "\(text) (\(name))" }
         return "\(text) (errno \(code))"

@@ -25,7 +25,7 @@ extension Supervisor {
         case .hello:
             reply(.success([("pid", .int(Int(Processes.currentPID))), ("root", .string(plan.app.paths.root))]))
         case .ps:
-            reply(.success([("pid", .int(Int(Processes.currentPID))), ("processes", .array(processTable()))]))
+            reply(.success([("pid", .int(Int(Processes.currentPID))), ("status", .string(statusLine())), ("processes", .array(processTable()))]))
         case .scale(let spec):
             reply(scale(spec))
         case .restart(let targets):

@@ -285,3 +285,32 @@ extension Supervisor {
         }
     }
 }
+
+extension Supervisor {
+    /// One line for humans and for systemd's STATUS=: `web 3/3 ready, worker 2/2 ready,
+    /// clock breaker open (retry in 4m)`.
+    func statusLine(now: UInt64 = Clock.monotonicNanos()) -> String {
+        var parts: [String] = []
+        for type in plan.app.formation.types {
+            let count = desired[type.name] ?? 0
+            if waitingTypes.contains(where: { $0.name == type.name }) {
+                parts.append("\(type.name) waiting for \(plan.app.restartSettings(type.name).after.joined(separator: ", "))")
+                continue
+            }
+            switch breakers[type.name]?.state {
+            case .open(let until)?:
+                parts.append("\(type.name) breaker open (retry in \(Self.seconds(until > now ? until - now : 0)))")
+                continue
+            case .halfOpen?:
+                parts.append("\(type.name) breaker half-open (probe running)")
+                continue
+            default:
+                break
+            }
+            guard count > 0 else { continue }
+            let ready = (1...count).filter { n in current["\(type.name).\(n)"].flatMap { health[$0]?.ready } ?? false }.count
+            parts.append("\(type.name) \(ready)/\(count) ready")
+        }
+        return parts.isEmpty ? "nothing running" : parts.joined(separator: ", ")
+    }
+}

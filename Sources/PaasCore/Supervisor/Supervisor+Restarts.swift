@@ -118,11 +118,11 @@ extension Supervisor {
         for index in indices { pendingRestarts[members[index].identity.name] = nil }
     }
 
-    /// `8s`, `1.5s`, `5m`.
+    /// `0.5s`, `8s`, `45s`, `5m`.
     static func seconds(_ nanos: UInt64) -> String {
         let s = Double(nanos) / 1e9
-        if s >= 120 && s.truncatingRemainder(dividingBy: 60) == 0 { return "\(Int(s / 60))m" }
-        if s == s.rounded() { return "\(Int(s))s" }
+        if s >= 120 { return "\(Int(s / 60))m" }
+        if s >= 10 || s == s.rounded() { return "\(Int(s.rounded()))s" }
         return "\((s * 10).rounded() / 10)s"
     }
 }

@@ -55,7 +55,7 @@ struct RestartIntegrationTests {
         let paas = try Running(["up", "--no-color"], in: app.path)
         #expect(paas.waitForOutput("flaky crashed: circuit breaker open"))
         #expect(paas.waitForOutput("flaky circuit breaker half-open: starting flaky.1 as a probe"))
-        #expect(paas.waitForOutput("flaky circuit breaker closed: flaky.1 stayed up"))
+        #expect(paas.waitForOutput("flaky circuit breaker closed: flaky.1 stayed up and is ready"))
         #expect(eventually { (Self.row((try? Self.ps(app)) ?? [], "flaky.1")?["state"] as? String) == "running" })
         paas.signal(SIGTERM)
         #expect(paas.waitForExit() == 0)

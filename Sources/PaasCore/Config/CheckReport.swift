@@ -12,6 +12,7 @@ package enum CheckReport {
                 ("name", .string(type.name)), ("command", .string(type.command)), ("quantity", .int(type.quantity)),
                 ("ports", .array(f.ports(of: type).map { .int($0) })), ("release", .bool(false)),
                 ("settings", settings(config.restartSettings(type.name))),
+                ("healthchecks", .array((config.manifest.healthchecks[type.name] ?? []).map(check))),
             ])
         }
         return JSON.object([
@@ -33,6 +34,22 @@ package enum CheckReport {
             ("restart", .string(r.policy.rawValue)), ("allow_exit", .bool(r.allowExit)), ("min_uptime", s(r.minimumUptime)),
             ("backoff", .object([("initial", s(r.initialDelay)), ("max", s(r.maximumDelay)), ("jitter", .number(r.jitter)), ("reset_after", s(r.resetAfter))])),
             ("breaker", .object([("failures", .int(r.breakerFailures)), ("window", s(r.breakerWindow)), ("cooldown", s(r.cooldown)), ("max_cooldown", s(r.maximumCooldown))])),
+            ("after", .array(r.after.map { .string($0) })), ("boot_timeout", s(r.bootTimeout)),
+        ])
+    }
+
+    /// One health check as configured.
+    static func check(_ c: HealthCheck) -> JSON {
+        func s(_ n: UInt64) -> JSON { .number(Double(n) / 1e9) }
+        var probe: [(String, JSON)]
+        switch c.probe {
+        case .http(let path, let content): probe = [("path", .string(path))] + (content.map { [("content", .string($0))] } ?? [])
+        case .tcp: probe = [("tcp", .bool(true))]
+        case .command(let argv): probe = [("command", .array(argv.map { .string($0) }))]
+        }
+        return .object([("type", .string(c.kind.rawValue)), ("name", .string(c.name))] + probe + [
+            ("port", c.port.map { .int($0) } ?? .null), ("timeout", s(c.timeout)), ("wait", s(c.wait)),
+            ("attempts", .int(c.attempts)), ("initialDelay", s(c.initialDelay)),
         ])
     }
 

@@ -264,6 +264,7 @@ extension Supervisor {
         health[index] = h
         if ready {
             event("\(members[index].identity.name) is ready")
+            probeProved(members[index].identity.type)
             startWaitingTypes()
         }
     }

@@ -55,7 +55,7 @@ extension Supervisor {
     func nextTimer() -> UInt64? {
         var times = pendingRestarts.values.map(\.at)
         for b in breakers.values { if case .open(let until) = b.state { times.append(until) } }
-        times += probes.values.map(\.stableAt)
+        times += probes.values.map(\.stableAt).filter { $0 != UInt64.max }
         if let h = nextHealthTimer() { times.append(h) }
         return times.min()
     }
@@ -84,14 +84,25 @@ extension Supervisor {
                     probes[typeName] = (index, now + breaker.settings.minimumUptime)
                 }
             } else if let probe = probes[typeName], probe.stableAt <= now {
-                probes[typeName] = nil
-                guard !members[probe.member].state.isFinished else { continue }
-                breaker.probeSucceeded()
-                breakers[typeName] = breaker
-                event("\(typeName) circuit breaker closed: \(members[probe.member].identity.name) stayed up")
-                startMissing(type)
+                guard !members[probe.member].state.isFinished else { probes[typeName] = nil; continue }
+                // Up past min_uptime; it must also pass its health check (readiness decides,
+                // and `evaluateReady` calls back here when it comes later).
+                probes[typeName] = (probe.member, UInt64.max)
+                probeProved(typeName)
             }
         }
+    }
+
+    /// Closes a half-open breaker once its probe has stayed up past min_uptime and is ready.
+    func probeProved(_ typeName: String) {
+        guard let probe = probes[typeName], probe.stableAt == UInt64.max, health[probe.member]?.ready == true,
+              var breaker = breakers[typeName], breaker.state == .halfOpen,
+              let type = plan.app.formation.types.first(where: { $0.name == typeName }) else { return }
+        probes[typeName] = nil
+        breaker.probeSucceeded()
+        breakers[typeName] = breaker
+        event("\(typeName) circuit breaker closed: \(members[probe.member].identity.name) stayed up and is ready")
+        startMissing(type)
     }
 
     /// Starts every instance of `type` up to its desired count that is down.

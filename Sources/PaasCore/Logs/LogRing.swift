@@ -22,7 +22,8 @@ package struct LogRing {
     package let capacity: Int
     private var current: [UInt8] = []
     private var previous: [UInt8] = []
-    private static let headerSize = 22
+    /// Three words: length and source; stream, continuation and nanoseconds; seconds.
+    private static let headerSize = 24
 
     package init(capacity: Int = LogRing.defaultCapacity) {
         self.capacity = capacity
@@ -41,13 +42,13 @@ package struct LogRing {
             current.reserveCapacity(min(capacity / 2, max(size, 1 << 20)))
             // A single line larger than half the ring is kept alone in the current generation.
         }
-        var header = (UInt32(text.count), source, Self.code(stream), UInt8(continuation ? 1 : 0), time.seconds, time.nanoseconds)
-        withUnsafeBytes(of: &header.0) { current.append(contentsOf: $0) }
-        withUnsafeBytes(of: &header.1) { current.append(contentsOf: $0) }
-        current.append(header.2)
-        current.append(header.3)
-        withUnsafeBytes(of: &header.4) { current.append(contentsOf: $0) }
-        withUnsafeBytes(of: &header.5) { current.append(contentsOf: $0) }
+        // One append of a packed header, one of the text: this runs once per line of output.
+        var header = (
+            UInt64(UInt32(text.count)) | UInt64(UInt32(bitPattern: source)) << 32,
+            UInt64(Self.code(stream)) | UInt64(continuation ? 1 : 0) << 8 | UInt64(UInt32(bitPattern: time.nanoseconds)) << 32,
+            UInt64(bitPattern: time.seconds)
+        )
+        withUnsafeBytes(of: &header) { current.append(contentsOf: $0) }
         current.append(contentsOf: text)
     }
 
@@ -59,13 +60,15 @@ package struct LogRing {
             generation.withUnsafeBytes { raw in
                 var i = 0
                 while i + Self.headerSize <= raw.count {
-                    let length = Int(raw.loadUnaligned(fromByteOffset: i, as: UInt32.self))
-                    let source = raw.loadUnaligned(fromByteOffset: i + 4, as: Int32.self)
+                    let w0 = raw.loadUnaligned(fromByteOffset: i, as: UInt64.self)
+                    let w1 = raw.loadUnaligned(fromByteOffset: i + 8, as: UInt64.self)
+                    let length = Int(UInt32(truncatingIfNeeded: w0))
+                    let source = Int32(bitPattern: UInt32(truncatingIfNeeded: w0 >> 32))
                     if include(source) {
-                        let stream = Self.stream(raw[i + 8])
-                        let continuation = raw[i + 9] == 1
-                        let seconds = raw.loadUnaligned(fromByteOffset: i + 10, as: Int64.self)
-                        let nanos = raw.loadUnaligned(fromByteOffset: i + 18, as: Int32.self)
+                        let stream = Self.stream(UInt8(truncatingIfNeeded: w1))
+                        let continuation = UInt8(truncatingIfNeeded: w1 >> 8) == 1
+                        let nanos = Int32(bitPattern: UInt32(truncatingIfNeeded: w1 >> 32))
+                        let seconds = Int64(bitPattern: raw.loadUnaligned(fromByteOffset: i + 16, as: UInt64.self))
                         let start = i + Self.headerSize
                         result.append(Record(time: WallTime(seconds: seconds, nanoseconds: nanos), source: source, stream: stream, continuation: continuation, text: Array(raw[start..<start + length])))
                         if result.count > count * 2 { result.removeFirst(result.count - count) }

@@ -44,6 +44,11 @@ package struct WallTime: Sendable, Equatable {
     package var seconds: Int64
     package var nanoseconds: Int32
 
+    package init(seconds: Int64, nanoseconds: Int32) {
+        self.seconds = seconds
+        self.nanoseconds = nanoseconds
+    }
+
     /// Now. The corresponding C function is `clock_gettime(CLOCK_REALTIME)`.
     package static func now() -> WallTime {
         var ts = timespec()

@@ -90,7 +90,14 @@ pid_t paas_spawn(const char *path, char *const argv[], char *const envp[], const
         dfl.sa_handler = SIG_DFL;
         for (int s = 1; s < NSIG; s++) {
             if (s == SIGKILL || s == SIGSTOP) continue;
-            sigaction(s, &dfl, NULL); /* fails harmlessly for the reserved real-time signals */
+            if (sigaction(s, &dfl, NULL) != 0) {
+#if defined(__linux__)
+                /* glibc refuses its reserved signals (32, 33); an ignored disposition there is
+                 * inherited all the same, so reset it with the raw system call. */
+                struct { void *handler; unsigned long flags; void *restorer; unsigned long mask; } k = {0};
+                syscall(SYS_rt_sigaction, s, &k, NULL, sizeof k.mask);
+#endif
+            }
         }
         sigset_t empty;
         sigemptyset(&empty);

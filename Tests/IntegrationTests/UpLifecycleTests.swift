@@ -70,6 +70,32 @@ struct UpLifecycleTests {
         #expect(!texts.contains("TERM 2"))
     }
 
+    @Test func childrenStartCleanOnlyStdioEmptyMaskDefaultSignalsNullStdin() throws {
+        // Each line is printed by a process that exec'd from the shell paas started.
+        let app = try TempApp(procfile: """
+        fds: exec ls -1 /proc/self/fd
+        signals: exec grep -E '^(SigBlk|SigIgn):' /proc/self/status
+        stdin: exec readlink /proc/self/fd/0
+        group: exec sh -c 'echo pgid=$(cut -d" " -f5 /proc/$$/stat) pid=$$'
+        idle: exec sleep 1000
+        """, files: ["app.json": #"{"paas": {"processes": {"fds": {"allow_exit": true}, "signals": {"allow_exit": true}, "stdin": {"allow_exit": true}, "group": {"allow_exit": true}}}}"#])
+        defer { app.remove() }
+        // The test runner hands paas SIGINT ignored: the children must still get defaults.
+        let paas = try Running(["up", "--no-color", "--no-timestamp"], in: app.path)
+        #expect(paas.waitForOutput("stdin.1") && paas.waitForOutput("SigIgn") && paas.waitForOutput("pgid="))
+        #expect(eventually { paas.stdout.components(separatedBy: "finished; the rest keep running").count - 1 == 4 })
+        paas.signal(SIGTERM)
+        _ = paas.waitForExit()
+        let lines = logLines(paas.stdout)
+        // ls holds one descriptor of its own for the directory it lists (3).
+        #expect(lines.filter { $0.name == "fds.1" }.map(\.text) == ["0", "1", "2", "3"])
+        #expect(lines.filter { $0.name == "signals.1" }.map { $0.text.replacingOccurrences(of: "\t", with: " ") } == ["SigBlk: 0000000000000000", "SigIgn: 0000000000000000"])
+        #expect(lines.first { $0.name == "stdin.1" }?.text == "/dev/null")
+        let group = try #require(lines.first { $0.name == "group.1" }?.text)
+        let fields = group.split(separator: " ").map { $0.split(separator: "=").last.map(String.init)?.trimmingCharacters(in: .whitespaces) ?? "" }
+        #expect(fields.count == 2 && fields[0] == fields[1], "each child leads its own process group: \(group)")
+    }
+
     @Test func childIgnoringSIGTERMIsKilledAtTheDeadline() throws {
         let app = try TempApp(procfile: """
         stubborn: trap '' TERM; echo ready; while :; do sleep 0.05; done

@@ -13,26 +13,7 @@ Prints:
 """
 import argparse, json, os, signal, socket, statistics, subprocess, sys, tempfile, time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(HERE)
-
-
-def build_fixture(name, work):
-    out = os.path.join(work, name)
-    subprocess.check_call(["cc", "-O2", "-o", out, os.path.join(ROOT, "Tests", "Fixtures", name + ".c")])
-    return out
-
-
-def accepts(port):
-    s = socket.socket()
-    s.settimeout(0.2)
-    try:
-        s.connect(("127.0.0.1", port))
-        return True
-    except OSError:
-        return False
-    finally:
-        s.close()
+from bench_common import ROOT, accepts, build_fixture, children, cpu_ticks, guardian_and_self_ticks
 
 
 def wait_until(cond, timeout=30.0):
@@ -55,20 +36,6 @@ def stop(p):
         p.wait(timeout=20)
     except Exception:
         os.killpg(p.pid, signal.SIGKILL)
-
-
-def cpu_ticks(pid):
-    with open("/proc/%d/stat" % pid) as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return int(fields[11]) + int(fields[12])
-
-
-def children(pid):
-    out = []
-    for tid in os.listdir("/proc/%d/task" % pid):
-        with open("/proc/%d/task/%s/children" % (pid, tid)) as f:
-            out += [int(x) for x in f.read().split()]
-    return out
 
 
 def pct(values, p):
@@ -123,10 +90,9 @@ def main():
     silent.connect(sock)
     follower = subprocess.Popen([paas, "logs", "-f", "-n", "0"], cwd=app, stdout=subprocess.DEVNULL)
     time.sleep(0.5)
-    guardian = [c for c in children(p.pid) if open("/proc/%d/comm" % c).read().strip() == "paas-guardian"]
-    before = cpu_ticks(p.pid) + sum(cpu_ticks(g) for g in guardian)
+    before = guardian_and_self_ticks(p.pid)
     time.sleep(5)
-    after = cpu_ticks(p.pid) + sum(cpu_ticks(g) for g in guardian)
+    after = guardian_and_self_ticks(p.pid)
     rows.append(("CPU of paas + guardian over 5 s idle, 100 children, 1 silent client, 1 follower (ticks of 10 ms)", str(after - before)))
     follower.terminate()
     silent.close()

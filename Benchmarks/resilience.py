@@ -12,21 +12,7 @@ Prints:
 """
 import argparse, os, signal, statistics, subprocess, sys, tempfile, time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def cpu_ticks(pid):
-    with open("/proc/%d/stat" % pid) as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return int(fields[11]) + int(fields[12])
-
-
-def children(pid):
-    out = []
-    for tid in os.listdir("/proc/%d/task" % pid):
-        with open("/proc/%d/task/%s/children" % (pid, tid)) as f:
-            out += [int(x) for x in f.read().split()]
-    return out
+from bench_common import ROOT, build_fixture, children, cpu_ticks, guardian_and_self_ticks
 
 
 def main():
@@ -69,8 +55,7 @@ def main():
     # CPU with 100 health-checked instances.
     app = os.path.join(work, "checked")
     os.mkdir(app)
-    listener = os.path.join(work, "listener")
-    subprocess.check_call(["cc", "-O2", "-o", listener, os.path.join(ROOT, "Tests", "Fixtures", "listener.c")])
+    listener = build_fixture("listener", work)
     with open(os.path.join(app, "Procfile"), "w") as f:
         f.write("web: exec %s\n" % listener)
     with open(os.path.join(app, "app.json"), "w") as f:
@@ -85,10 +70,9 @@ def main():
         if " is ready" in line:
             ready += 1
     drain = subprocess.Popen(["cat"], stdin=p.stdout, stdout=subprocess.DEVNULL)
-    guardian = [c for c in children(p.pid) if open("/proc/%d/comm" % c).read().strip() == "paas-guardian"]
-    before = cpu_ticks(p.pid) + sum(cpu_ticks(g) for g in guardian)
+    before = guardian_and_self_ticks(p.pid)
     time.sleep(args.seconds)
-    after = cpu_ticks(p.pid) + sum(cpu_ticks(g) for g in guardian)
+    after = guardian_and_self_ticks(p.pid)
     share = (after - before) / 100.0 / args.seconds * 100
     rows.append(("CPU with 100 instances, a TCP liveness check each every second (%% of one core, %d ready)" % ready, "%.2f%%" % share))
     p.send_signal(signal.SIGTERM)

@@ -28,9 +28,4 @@ package struct LogReplay {
         t.withUTF8 { formatter.append(UnsafeRawBufferPointer($0), source: source, stream: stream, continuation: object["continuation"]?.bool ?? false, at: time, to: &out) }
         return out
     }
-
-    /// Widens the name column to fit `names` (so a history prints aligned).
-    package mutating func fit(_ names: [String]) {
-        for n in names { formatter.fit(name: n) }
-    }
 }

@@ -50,12 +50,6 @@ package enum FileSystem {
         return stat(path, &st) == 0
     }
 
-    /// Whether `path` is a directory.
-    package static func isDirectory(_ path: String) -> Bool {
-        var st = stat()
-        return stat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR
-    }
-
     /// The absolute, resolved form of `path`, or `path` itself when it cannot be resolved.
     /// The corresponding C function is `realpath`.
     package static func absolute(_ path: String) -> String {
@@ -63,28 +57,10 @@ package enum FileSystem {
         defer { free(resolved) }
         return String(cString: resolved)
     }
-
-    /// The current working directory.
-    package static func currentDirectory() -> String {
-        guard let cwd = getcwd(nil, 0) else { return "." }
-        defer { free(cwd) }
-        return String(cString: cwd)
-    }
-
-    /// Writes `bytes` to `path`, creating or truncating it with `mode`.
-    package static func write(_ bytes: [UInt8], to path: String, mode: UInt32 = 0o644) -> Bool {
-        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode_t(mode))
-        if fd < 0 { return false }
-        defer { close(fd) }
-        return FileDescriptorIO.writeAll(fd, bytes)
-    }
 }
 
 /// errno values as text: `No such file or directory (ENOENT)`.
 package enum Errno {
-    /// The current `errno`.
-    package static var current: Int32 { errno }
-
     /// A sentence fragment for `code`, with its symbolic name where known.
     package static func describe(_ code: Int32) -> String {
         let text = String(cString: strerror(code))

@@ -94,6 +94,10 @@ struct RestartIntegrationTests {
         #expect(paas.waitForOutput("clean.1 finished; the rest keep running"))
         let state = Self.row(try Self.ps(app), "flaky.1")?["state"] as? String
         #expect(state?.hasPrefix("backoff (restart in ") == true, "\(state ?? "nil")")
+        // paas stop cancels a pending restart: the instance stays down.
+        let stop = try runPaas(["stop", "flaky.1"], in: app.path)
+        #expect(stop.status == 0 && stop.stdout.contains("stopping flaky.1"))
+        #expect(Self.row(try Self.ps(app), "flaky.1")?["state"] as? String == "stopped")
         paas.signal(SIGTERM)
         #expect(paas.waitForExit() == 0)
     }

@@ -189,9 +189,18 @@ extension Supervisor {
     /// Stops instances and keeps them down until restarted; the rest keep running.
     func stop(_ indices: [Int]) -> [(String, JSON)] {
         var names: [JSON] = []
-        for index in indices where !members[index].state.isFinished {
-            names.append(.string(members[index].identity.name))
-            event("stopping \(members[index].identity.name) (paas stop)")
+        for index in indices {
+            let name = members[index].identity.name
+            if members[index].state.isFinished {
+                // Down already, but maybe waiting to restart: it stays down now.
+                guard pendingRestarts.removeValue(forKey: name) != nil else { continue }
+                members[index].intent = .hold
+                names.append(.string(name))
+                event("\(name) stays down (paas stop); its restart is cancelled")
+                continue
+            }
+            names.append(.string(name))
+            event("stopping \(name) (paas stop)")
             members[index].intent = .hold
             signal(members[index].state.stop(), index)
         }

@@ -85,6 +85,16 @@ struct RestartIntegrationTests {
         #expect(paas.waitForExit() == 0)
     }
 
+    @Test func whenOnlyFinishedTasksAreLeftPaasEnds() throws {
+        let app = try TempApp(procfile: "one: echo one done\ntwo: sleep 0.2; echo two done\n",
+                              files: ["app.json": #"{"paas": {"processes": {"one": {"allow_exit": true}, "two": {"allow_exit": true}}}}"#])
+        defer { app.remove() }
+        let r = try runPaas(["up", "--no-color"], in: app.path)
+        #expect(r.status == 0)
+        #expect(r.stdout.contains("one done") && r.stdout.contains("two done"))
+        #expect(r.stdout.contains("every process has finished and none will restart"))
+    }
+
     @Test func backoffShowsInPsAndOnFailureLeavesACleanExitAlone() throws {
         let app = try TempApp(procfile: "web: exec sleep 1000\nflaky: exit 1\nclean: exit 0\n",
                               files: ["app.json": #"{"paas": {"processes": {"flaky": {"restart": "on-failure", "backoff": {"initial": 30, "max": 60}}, "clean": {"restart": "on-failure"}}}}"#])

@@ -30,6 +30,8 @@ package struct RunState: Sendable, Equatable {
         case stopRequested
         /// Every type's breaker is open.
         case crashLoop
+        /// Only finished one-shot tasks are left.
+        case allFinished
     }
 
     package private(set) var phase: Phase
@@ -100,6 +102,12 @@ package struct RunState: Sendable, Equatable {
     package mutating func allBreakersOpen(now: UInt64) -> Action {
         guard phase == .running else { return .none }
         return begin(stopping: now, status: Self.crashLoopStatus)
+    }
+
+    /// Every process finished and none will run again (one-shot tasks only): stop, exit 0.
+    package mutating func everythingFinished(now: UInt64) -> Action {
+        guard phase == .running else { return .none }
+        return begin(stopping: now, status: 0)
     }
 
     /// Exit status when every type's breaker is open (EX_SOFTWARE).

@@ -18,6 +18,11 @@ extension Supervisor {
         guard settings.restarts(after: status) || (failedStart && settings.policy != .no) else {
             if settings.exitIsAllowed(status) {
                 event("\(id.name) finished; the rest keep running")
+                // Nothing left to supervise (only finished one-shot tasks): end the run.
+                let left = current.values.contains { !members[$0].state.isFinished || members[$0].intent == .hold }
+                if !left && pendingRestarts.isEmpty && waitingTypes.isEmpty && breakers.values.allSatisfy({ $0.state == .closed }) {
+                    perform(runState.everythingFinished(now: now), reason: .allFinished)
+                }
             } else {
                 perform(runState.instanceExited(status, now: now), reason: .exited(id.name, status))
             }

@@ -455,6 +455,7 @@ package final class Supervisor {
         case .startFailed(let name): return "\(name) could not start, stopping all processes (timeout \(timeout))"
         case .stopRequested: return "paas stop requested, stopping all processes (timeout \(timeout))"
         case .crashLoop: return "every process type's circuit breaker is open, stopping (exit \(RunState.crashLoopStatus))"
+        case .allFinished: return "every process has finished and none will restart; stopping"
         }
     }
 

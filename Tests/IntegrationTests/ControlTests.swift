@@ -245,8 +245,8 @@ struct ControlTests {
         let paas = try Running(["up", "--no-color"], in: app.path)
         #expect(paas.waitForOutput("other.1 started"))
         let before = Self.pids(try Self.ps(app))
-        // A silent client holds a connection open while others are served.
-        let silent = try Running(["python3", "-c", "import socket,sys,time\ns=socket.socket(socket.AF_UNIX)\ns.connect(sys.argv[1])\ntime.sleep(30)", app.file(".paas/control.sock")], in: app.path, executable: "/usr/bin/env")
+        // A silent client holds a connection open (blocked in recv) while others are served.
+        let silent = try Running(["python3", "-c", "import socket,sys,time\ns=socket.socket(socket.AF_UNIX)\ns.connect(sys.argv[1])\ns.recv(1)", app.file(".paas/control.sock")], in: app.path, executable: "/usr/bin/env")
         defer { silent.signal(SIGKILL) }
         let cases: [(String, String)] = [
             ("s.sendall(b'this is not json\\n')", "malformed request"),

@@ -55,8 +55,8 @@ struct UpLifecycleTests {
         signal.signal(signal.SIGTERM, h)
         print('ready', flush=True)
         while n[0] == 0:
-            time.sleep(0.01)
-        time.sleep(0.5)
+            signal.pause()
+        time.sleep(0.5)  # the app's own slow, graceful shutdown: what the test gives time to
         print('stopped after', n[0], flush=True)
         """
         let app = try TempApp(procfile: "slow: python3 slow.py; true\n", files: ["slow.py": script])

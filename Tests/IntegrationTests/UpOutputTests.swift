@@ -31,37 +31,35 @@ struct UpOutputTests {
         return (writers * count - received, torn, mislabelled, duplicated)
     }
 
-    @Test(arguments: ["line", "block"])
-    func sixteenWritersLoseNothing(mode: String) throws {
+    /// Runs 16 writers of 20,000 100-byte lines under `paas up` (each says it is done and stays
+    /// up, so no exit stops the others), calling `whileWaiting` as it polls, and returns what
+    /// `verify` finds in paas's stdout.
+    static func runWriters(procfile: (String) -> String, formation: String, whileWaiting: (Running) -> Void = { _ in }) throws -> (lost: Int, torn: Int, mislabelled: Int, duplicated: Int) {
         let writer = try Binaries.fixture("writer")
         let count = 20_000, size = 100
-        let app = try TempApp(procfile: "w: \(writer) \(count) \(size) \(mode); echo \(Self.done); exec sleep 1000\n")
+        let app = try TempApp(procfile: procfile("\(writer) \(count) \(size)"))
         defer { app.remove() }
-        let paas = try Running(["up", "--no-color", "--no-timestamp", "-m", "w=16"], in: app.path, watching: [Self.done])
-        #expect(eventually(timeout: 60) { paas.count(Self.done) >= 16 })
+        let paas = try Running(["up", "--no-color", "--no-timestamp", "-m", formation], in: app.path, watching: [done])
+        #expect(eventually(timeout: 60) { whileWaiting(paas); return paas.count(done) >= 16 })
         paas.signal(SIGTERM)
         #expect(paas.waitForExit() == 0)
-        let result = Self.verify(paas.stdoutBytes, writers: 16, count: count, size: size)
+        return verify(paas.stdoutBytes, writers: 16, count: count, size: size)
+    }
+
+    @Test(arguments: ["line", "block"])
+    func sixteenWritersLoseNothing(mode: String) throws {
+        let result = try Self.runWriters(procfile: { "w: \($0) \(mode); echo \(Self.done); exec sleep 1000\n" }, formation: "w=16")
         #expect(result.lost == 0 && result.torn == 0 && result.mislabelled == 0 && result.duplicated == 0, "\(result)")
     }
 
     @Test func sixteenWritersWhileFloodedWithSignals() throws {
-        let writer = try Binaries.fixture("writer")
-        let count = 20_000, size = 100
-        let app = try TempApp(procfile: "w: \(writer) \(count) \(size) block; echo \(Self.done); exec sleep 1000\nv: \(writer) \(count) \(size) line; echo \(Self.done); exec sleep 1000\n")
-        defer { app.remove() }
-        let paas = try Running(["up", "--no-color", "--no-timestamp", "-m", "w=8,v=8"], in: app.path, watching: [Self.done])
         var sent = 0
-        let done = eventually(timeout: 60) {
-            for sig in [SIGCHLD, SIGWINCH, SIGCONT] { paas.signal(sig); sent += 1 }
-            return paas.count(Self.done) >= 16
-        }
-        #expect(done)
-        #expect(sent > 30)
-        paas.signal(SIGTERM)
-        #expect(paas.waitForExit() == 0)
         // Both types write "<PS> ..." so one check covers them.
-        let result = Self.verify(paas.stdoutBytes, writers: 16, count: count, size: size)
+        let result = try Self.runWriters(
+            procfile: { "w: \($0) block; echo \(Self.done); exec sleep 1000\nv: \($0) line; echo \(Self.done); exec sleep 1000\n" },
+            formation: "w=8,v=8",
+            whileWaiting: { paas in for sig in [SIGCHLD, SIGWINCH, SIGCONT] { paas.signal(sig); sent += 1 } })
+        #expect(sent > 30)
         #expect(result.lost == 0 && result.torn == 0 && result.mislabelled == 0 && result.duplicated == 0, "\(result)")
     }
 

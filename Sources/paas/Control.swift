@@ -50,6 +50,13 @@ func request(_ request: ControlRequest, _ app: ControlAppOptions) throws -> JSON
     return reply
 }
 
+/// Prints `restarting web.1, web.2` (`doing` and the names a reply lists under `key`), or
+/// `nothing to restart` when it lists none.
+func printNames(_ reply: JSON, _ key: String, doing: String, nothing: String) {
+    let names = (reply[key]?.array ?? []).compactMap(\.string)
+    FileDescriptorIO.printOut(names.isEmpty ? "nothing to \(nothing)\n" : "\(doing) \(names.joined(separator: ", "))\n")
+}
+
 struct PS: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "ps", abstract: "List the processes of a running paas up: pid, port, state, uptime, restarts, CPU and memory.")
 
@@ -125,9 +132,7 @@ struct Restart: ParsableCommand {
     @Argument(help: "Types or processes (default: all).") var targets: [String] = []
 
     func run() throws {
-        let reply = try request(.restart(targets), app)
-        let names = (reply["restarted"]?.array ?? []).compactMap(\.string)
-        FileDescriptorIO.printOut(names.isEmpty ? "nothing to restart\n" : "restarting \(names.joined(separator: ", "))\n")
+        printNames(try request(.restart(targets), app), "restarted", doing: "restarting", nothing: "restart")
     }
 }
 
@@ -142,8 +147,7 @@ struct Stop: ParsableCommand {
         if targets.isEmpty {
             FileDescriptorIO.printOut("stopping paas up\n")
         } else {
-            let names = (reply["stopped"]?.array ?? []).compactMap(\.string)
-            FileDescriptorIO.printOut(names.isEmpty ? "nothing to stop\n" : "stopping \(names.joined(separator: ", "))\n")
+            printNames(reply, "stopped", doing: "stopping", nothing: "stop")
         }
     }
 }

@@ -479,15 +479,13 @@ package final class Supervisor {
     }
 
     private func timeoutMilliseconds() -> Int32 {
+        let now = Clock.monotonicNanos()
+        /// Milliseconds until `t` (rounded up, at most a minute), 0 when it has passed.
+        func until(_ t: UInt64) -> Int32 { t > now ? Int32(min((t - now) / 1_000_000 + 1, 60_000)) : 0 }
         var timeout: Int32 = -1
-        if let deadline = runState.deadline {
-            let now = Clock.monotonicNanos()
-            timeout = deadline > now ? Int32(min((deadline - now) / 1_000_000 + 1, 60_000)) : 0
-        }
+        if let deadline = runState.deadline { timeout = until(deadline) }
         if runState.phase == .running, let next = nextTimer() {
-            let now = Clock.monotonicNanos()
-            let ms = next > now ? Int32(min((next - now) / 1_000_000 + 1, 60_000)) : 0
-            timeout = timeout < 0 ? ms : min(timeout, ms)
+            timeout = timeout < 0 ? until(next) : min(timeout, until(next))
         }
         if members.allSatisfy({ $0.state.isFinished }) && runState.isStopping {
             // Waiting for strays that are not our children yet: look again soon.

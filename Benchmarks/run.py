@@ -35,13 +35,14 @@ import os
 import re
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+
+from bench_common import accepts
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
@@ -405,7 +406,7 @@ class Bench:
     # a. 100 listeners ------------------------------------------------------
     def listeners(self, sup):
         ports = list(range(LISTEN_PORT, LISTEN_PORT + LISTENERS))
-        busy = [p for p in ports if port_accepts(p)]
+        busy = [p for p in ports if accepts(p)]
         if busy:
             return {"value": None, "text": "ports busy"}
         pf = self.procfile("web: exec %s\n" % self.fx["listener"])
@@ -415,7 +416,7 @@ class Bench:
             waiting = set(ports)
             while waiting and time.monotonic() < deadline:
                 for p in list(waiting):
-                    if port_accepts(p):
+                    if accepts(p):
                         waiting.discard(p)
                 if waiting:
                     if run.proc.poll() is not None:
@@ -569,20 +570,10 @@ class Bench:
             run.kill()
 
 
-def port_accepts(port):
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    s.settimeout(0.2)
-    try:
-        s.connect(("127.0.0.1", port))
-        return True
-    except OSError:
-        return False
-    finally:
-        s.close()
 
 
 def wait_ports_free(ports, timeout=10):
-    wait_until(lambda: not any(port_accepts(p) for p in ports[:1] + ports[-1:]), timeout)
+    wait_until(lambda: not any(accepts(p) for p in ports[:1] + ports[-1:]), timeout)
 
 
 def wait_until(pred, timeout, step=0.01):

@@ -205,8 +205,8 @@ struct HealthIntegrationTests {
         defer { app.remove() }
         let paas = try Running(["up", "--no-color"], in: app.path)
         #expect(paas.waitForOutput("api.1 failed to start: startup check failed 3 times"))
-        // The default policy stops the formation; it was never ready.
-        #expect(paas.waitForExit() == 128 + SIGTERM)
+        // The default policy stops the formation with the failed-start status; it was never ready.
+        #expect(paas.waitForExit() == 71)
         #expect(!paas.stdout.contains("api.1 is ready"))
     }
 
@@ -261,7 +261,7 @@ struct HealthIntegrationTests {
         defer { app.remove() }
         let r = try runPaas(["up", "--no-color", "-p", "\(Ports.base())"], in: app.path)
         #expect(r.stdout.contains("web.1 failed to start: port accepts within the boot timeout failed"), "\(r.stdout)")
-        #expect(r.status == 128 + SIGTERM)
+        #expect(r.status == 71)
     }
 
     @Test(arguments: [

@@ -101,6 +101,12 @@ private func reassemble(_ pieces: [Piece]) -> [[UInt8]] {
     @Test func crlfLineOfExactlyMaximumIsWhole() {
         #expect(frame(["abcd\r\n"], maximumLine: 4) == [Piece("abcd")])
         #expect(frame(["ab", "cd\r\n"], maximumLine: 4) == [Piece("abcd")])
+        // Fault 25: the CR and the LF in separate reads.
+        #expect(frame(["abcd\r", "\n"], maximumLine: 4) == [Piece("abcd")])
+        #expect(frame(["abcd\r", "\nnext\n"], maximumLine: 4) == [Piece("abcd"), Piece("next")])
+        #expect(frame(["abcdefgh\r", "\n"], maximumLine: 4) == [Piece("abcd"), Piece("efgh", true)])
+        // A CR that is not half of a CRLF stays content.
+        #expect(frame(["abcd\r", "x\n"], maximumLine: 4) == [Piece("abcd"), Piece("\rx", true)])
     }
 
     @Test func longerLineIsCutIntoPiecesOfMaximum() {

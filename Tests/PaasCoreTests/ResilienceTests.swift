@@ -133,6 +133,17 @@ import Testing
         #expect(breaker.state == .halfOpen)
     }
 
+    /// Fault 6: a probe that exits after min_uptime, or fails its checks, still failed.
+    @Test func aProbeThatFailsLateOpensAgain() {
+        var breaker = Self.opened()
+        _ = breaker.tick(now: 301 * Self.s)
+        let reopened = breaker.probeFailed(at: 330 * Self.s)
+        #expect(reopened)
+        #expect(breaker.state == .open(until: 330 * Self.s + 600 * Self.s))
+        let again = breaker.probeFailed(at: 331 * Self.s)
+        #expect(!again, "only a half-open breaker has a probe")
+    }
+
     @Test func closedByHand() {
         var breaker = Self.opened()
         breaker.close()
@@ -149,5 +160,31 @@ import Testing
         _ = breaker.tick(now: 2000 * Self.s)
         _ = breaker.recordExit(uptime: 0, at: 2000 * Self.s)
         #expect(breaker.state == .open(until: 3500 * Self.s))
+    }
+}
+
+@Suite struct GroupStopsTests {
+    @Test func aGroupIsKilledOnceAtItsDeadline() {
+        var stops = GroupStops()
+        let first = stops.begin(100, name: "web.1", deadline: 50)
+        let second = stops.begin(100, name: "web.1", deadline: 90)
+        let other = stops.begin(200, name: "web.2", deadline: 70)
+        #expect(first && !second && other, "no second SIGTERM, the deadline stays")
+        #expect(stops.nextDeadline == 50)
+        let early = stops.due(now: 49)
+        let due = stops.due(now: 60)
+        let again = stops.due(now: 60)
+        #expect(early.isEmpty)
+        #expect(due.map(\.pgid) == [100] && due.map(\.name) == ["web.1"])
+        #expect(again.isEmpty, "killed once")
+        #expect(stops.nextDeadline == 70)
+        #expect(stops.contains(100), "kept until the group is empty")
+        stops.ended(100)
+        #expect(!stops.contains(100))
+        stops.killed(200, name: "web.2")
+        let late = stops.due(now: 1000)
+        #expect(stops.nextDeadline == nil && late.isEmpty)
+        stops.ended(200)
+        #expect(stops.isEmpty)
     }
 }

@@ -78,6 +78,9 @@ package struct LineFramer {
     private mutating func emitPending(_ emit: (UnsafeRawBufferPointer, Bool) -> Void, trimmingCR: Bool) {
         pending.withUnsafeBytes { raw in
             let count = trimmingCR ? Self.trimCR(raw.baseAddress, raw.count) : raw.count
+            // Only the CR of a CRLF was held back after a full piece: the line ended with
+            // that piece, and there is no empty piece to hand on.
+            if count == 0 && trimmingCR && pendingIsContinuation && raw.count == 1 { return }
             emit(UnsafeRawBufferPointer(start: raw.baseAddress, count: count), pendingIsContinuation)
         }
         pending.removeAll(keepingCapacity: pending.count <= 65536)

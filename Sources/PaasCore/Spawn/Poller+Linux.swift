@@ -91,6 +91,12 @@ package final class SignalSource {
 
     /// Ignores SIGPIPE process-wide: a closed stdout becomes EPIPE on write.
     package static func ignoreBrokenPipe() { paas_ignore_sigpipe() }
+
+    /// Ignores `signals` process-wide (children get every disposition back at spawn).
+    /// The corresponding C function is `signal` with `SIG_IGN`.
+    package static func ignore(_ signals: [Int32]) {
+        for s in signals { _ = Glibc.signal(s, SIG_IGN) }
+    }
 }
 
 /// A counter that wakes a poller from another thread. The corresponding C function is `eventfd`.

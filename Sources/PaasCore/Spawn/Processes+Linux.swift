@@ -35,6 +35,14 @@ package enum Signal {
     package static let hangup = SIGHUP
     package static let kill = SIGKILL
     package static let child = SIGCHLD
+    package static let resume = SIGCONT
+    package static let user1 = SIGUSR1
+    package static let user2 = SIGUSR2
+    /// Signals whose default action would end paas and that paas has no use for: ignored,
+    /// so that a stray `kill -ALRM` or a file-size limit on stdout (SIGXFSZ: the write then
+    /// fails with EFBIG, an ordinary write error) cannot end it without a graceful stop.
+    /// Children start with every disposition at its default again.
+    package static let ignoredByPaas: [Int32] = [SIGALRM, SIGVTALRM, SIGPROF, SIGXFSZ, SIGXCPU, SIGIO, SIGPWR, SIGSTKFLT]
 
     /// `SIGTERM` for 15.
     package static func name(_ signal: Int32) -> String {
@@ -51,6 +59,8 @@ package enum Signal {
         case SIGSEGV: "SIGSEGV"
         case SIGALRM: "SIGALRM"
         case SIGCHLD: "SIGCHLD"
+        case SIGCONT: "SIGCONT"
+        case SIGXFSZ: "SIGXFSZ"
         default: "signal \(signal)"
         }
     }

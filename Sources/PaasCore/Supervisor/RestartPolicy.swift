@@ -133,6 +133,14 @@ package struct CircuitBreaker: Sendable, Equatable {
         return true
     }
 
+    /// The probe exited or failed its checks, however long it ran: open again, with a
+    /// longer cool-down. Returns true when this opened the breaker.
+    package mutating func probeFailed(at now: UInt64) -> Bool {
+        guard state == .halfOpen else { return false }
+        open(at: now)
+        return true
+    }
+
     /// The probe (or any instance while half-open) stayed up past the minimum uptime: close.
     package mutating func probeSucceeded() {
         guard state == .halfOpen else { return }

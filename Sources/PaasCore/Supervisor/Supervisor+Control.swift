@@ -125,6 +125,9 @@ extension Supervisor {
             desired[type.name] = new
             event("scaling \(type.name) from \(old) to \(new)")
             changes.append((type.name, .int(new)))
+            // A type held back by `after` starts with its new count once what it waits for is ready.
+            if waitingTypes.contains(where: { $0.name == type.name }) { continue }
+            if new > old { closeBreaker(of: type.name, by: "paas scale") }
             if new > old {
                 for n in (old + 1)...new {
                     if let index = current["\(type.name).\(n)"], !members[index].state.isFinished {
@@ -137,7 +140,9 @@ extension Supervisor {
             } else {
                 for n in ((new + 1)...old).reversed() {
                     let name = "\(type.name).\(n)"
+                    pendingRestarts[name] = nil
                     guard let index = current[name] else { continue }
+                    if probes[type.name]?.member == index { closeBreaker(of: type.name, by: "paas scale (its probe was removed)") }
                     members[index].intent = .remove
                     if members[index].state.isFinished { current[name] = nil } else { signal(members[index].state.stop(), index) }
                 }
@@ -168,6 +173,9 @@ extension Supervisor {
     /// Graceful restart: SIGTERM (SIGKILL after the timeout), then the same name and port again.
     func restart(_ indices: [Int]) -> [(String, JSON)] {
         guard runState.phase == .running else { return [("restarted", .array([]))] }
+        // Instances above the wanted count are on their way out (a scale-down): a restart
+        // does not bring them back.
+        let indices = indices.filter { (members[$0].identity.number ?? 0) <= desired[members[$0].identity.type] ?? 0 }
         closeBreakers(for: indices)
         var names: [JSON] = []
         for index in indices {
@@ -192,15 +200,19 @@ extension Supervisor {
         for index in indices {
             let name = members[index].identity.name
             if members[index].state.isFinished {
-                // Down already, but maybe waiting to restart: it stays down now.
-                guard pendingRestarts.removeValue(forKey: name) != nil else { continue }
+                // Down already, but maybe waiting to restart or for its breaker's probe: it
+                // stays down now.
+                let held = members[index].intent == .hold
                 members[index].intent = .hold
+                let breakerOpen = breakers[members[index].identity.type].map { $0.state != .closed } ?? false
+                guard pendingRestarts.removeValue(forKey: name) != nil || (breakerOpen && !held) else { continue }
                 names.append(.string(name))
                 event("\(name) stays down (paas stop); its restart is cancelled")
                 continue
             }
             names.append(.string(name))
             event("stopping \(name) (paas stop)")
+            if probes[members[index].identity.type]?.member == index { closeBreaker(of: members[index].identity.type, by: "paas stop (its probe was stopped)") }
             members[index].intent = .hold
             signal(members[index].state.stop(), index)
         }

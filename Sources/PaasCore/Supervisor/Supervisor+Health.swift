@@ -282,7 +282,9 @@ extension Supervisor {
         for type in waitingTypes where plan.app.restartSettings(type.name).after.allSatisfy(typeIsReady) {
             waitingTypes.removeAll { $0.name == type.name }
             event("\(type.name) starts: \(plan.app.restartSettings(type.name).after.joined(separator: ", ")) ready")
-            if type.quantity > 0 { for n in 1...type.quantity { startInstance(type, n) } }
+            // The count wanted now: `scale` may have changed it while the type waited.
+            let count = desired[type.name] ?? 0
+            if count > 0 { for n in 1...count { startInstance(type, n) } }
         }
     }
 }

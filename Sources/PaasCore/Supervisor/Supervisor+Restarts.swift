@@ -15,8 +15,13 @@ extension Supervisor {
         let id = members[index].identity
         let settings = plan.app.restartSettings(id.type)
         guard runState.phase == .running else { return }
+        let isProbe = probes[id.type]?.member == index
         guard settings.restarts(after: status) || (failedStart && settings.policy != .no) else {
-            if settings.exitIsAllowed(status) {
+            if failedStart {
+                // Never ready (a boot timeout, a startup check): a failure whatever the
+                // process's own status was, so systemd's Restart=on-failure sees one.
+                perform(runState.startFailed(now: now), reason: .startFailed(id.name))
+            } else if settings.exitIsAllowed(status) {
                 event("\(id.name) finished; the rest keep running")
                 // Nothing left to supervise (only finished one-shot tasks): end the run.
                 let left = current.values.contains { !members[$0].state.isFinished || members[$0].intent == .hold }
@@ -32,13 +37,15 @@ extension Supervisor {
         let uptime = failedStart ? 0 : now - members[index].startedAt
         var breaker = breakers[id.type] ?? CircuitBreaker(settings: settings)
         let wasProbe = breaker.state == .halfOpen
-        let opened = breaker.recordExit(uptime: uptime, at: now)
+        // A half-open breaker's probe that exits, however late, or fails its checks has
+        // failed: the breaker opens again (else nothing would ever re-arm it).
+        let opened = isProbe && wasProbe ? breaker.probeFailed(at: now) : breaker.recordExit(uptime: uptime, at: now)
         breakers[id.type] = breaker
-        if probes[id.type]?.member == index { probes[id.type] = nil }
+        if isProbe { probes[id.type] = nil }
         if opened {
             for (name, pending) in pendingRestarts where pending.type == id.type { pendingRestarts[name] = nil }
             let why = wasProbe
-                ? "the probe \(id.name) exited within \(Self.seconds(settings.minimumUptime))"
+                ? "the probe \(id.name) \(failedStart ? "failed its checks" : "exited") before it proved stable and ready"
                 : "\(settings.breakerFailures) exits within \(Self.seconds(settings.minimumUptime)) of starting, in \(Self.seconds(settings.breakerWindow))"
             event("\(id.type) crashed: circuit breaker open (\(why)); no restarts for \(Self.seconds(breaker.currentCooldown)), or `paas restart \(id.type)` now")
             let active = plan.app.formation.types.filter { (desired[$0.name] ?? 0) > 0 }
@@ -62,6 +69,7 @@ extension Supervisor {
         for b in breakers.values { if case .open(let until) = b.state { times.append(until) } }
         times += probes.values.map(\.stableAt).filter { $0 != UInt64.max }
         if let h = nextHealthTimer() { times.append(h) }
+        if let k = groupStops.nextDeadline { times.append(k) }
         return times.min()
     }
 
@@ -69,6 +77,7 @@ extension Supervisor {
     /// and the closing of a breaker whose probe stayed up.
     func fireTimers(now: UInt64) {
         guard runState.phase == .running else { return }
+        killOverdueGroups(now: now)
         fireHealthTimers(now: now)
         for (name, pending) in pendingRestarts where pending.at <= now {
             pendingRestarts[name] = nil
@@ -79,9 +88,19 @@ extension Supervisor {
         for (typeName, var breaker) in breakers {
             guard let type = plan.app.formation.types.first(where: { $0.name == typeName }) else { continue }
             if breaker.tick(now: now) {
+                // One probe: the lowest-numbered instance that is down and not held down by
+                // `paas stop`. None (scaled to 0, or every instance stopped by hand): nothing
+                // is crash-looping any more, so the breaker resets.
+                let wanted = desired[typeName] ?? 0
+                guard wanted > 0, let n = (1...wanted).first(where: { n in
+                    current["\(typeName).\(n)"].map { members[$0].state.isFinished && members[$0].intent != .hold } ?? true
+                }) else {
+                    breaker.close()
+                    breakers[typeName] = breaker
+                    event("\(typeName) circuit breaker reset: no instance of it is wanted (scaled to 0 or stopped by hand)")
+                    continue
+                }
                 breakers[typeName] = breaker
-                // One probe: the lowest-numbered instance that is down.
-                guard let n = (1...max(1, desired[typeName] ?? 0)).first(where: { n in current["\(typeName).\(n)"].map { members[$0].state.isFinished } ?? true }) else { continue }
                 event("\(typeName) circuit breaker half-open: starting \(typeName).\(n) as a probe")
                 let restarts = current["\(typeName).\(n)"].map { members[$0].restarts + 1 } ?? 0
                 startInstance(type, n, restarts: restarts)
@@ -132,6 +151,16 @@ extension Supervisor {
             event("\(type) circuit breaker closed by paas restart")
         }
         for index in indices { pendingRestarts[members[index].identity.name] = nil }
+    }
+
+    /// `scale TYPE=N` (up) or `stop` of a half-open breaker's probe: a hand on the type,
+    /// which closes its breaker as `paas restart` does.
+    func closeBreaker(of type: String, by action: String) {
+        guard var b = breakers[type], b.state != .closed else { return }
+        b.close()
+        breakers[type] = b
+        probes[type] = nil
+        event("\(type) circuit breaker closed by \(action)")
     }
 
     /// `0.5s`, `8s`, `45s`, `5m`.

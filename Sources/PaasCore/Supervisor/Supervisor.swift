@@ -43,6 +43,8 @@ package final class Supervisor {
         var state = InstanceState()
         var isRelease: Bool
         var startedAt: UInt64 = 0
+        /// The process group it led (its first pid); 0 if it never started.
+        var pgid: Int32 = 0
         var restarts = 0
         var intent = Intent.none
     }
@@ -97,6 +99,10 @@ package final class Supervisor {
     var jsonFormatter = LogFormatter(style: LogStyle(format: .json), nameWidth: 0)
     let control: ControlServer?
     let startedAt = Clock.monotonicNanos()
+    /// Groups stopped one at a time, with their SIGKILL deadlines.
+    var groupStops = GroupStops()
+    /// Starts that wait until the old process group of the same name is gone, by that group.
+    var deferredStarts: [Int32: (type: String, number: Int, restarts: Int)] = [:]
     /// Processes outside the instances' groups (daemons, re-parented orphans) already sent
     /// a signal, and which one.
     private var signalledStrays: [Int32: Int32] = [:]
@@ -123,7 +129,8 @@ package final class Supervisor {
         self.runState = RunState(hasRelease: plan.runRelease, timeoutSeconds: plan.app.timeout)
         guardian = Guardian()
         SignalSource.ignoreBrokenPipe()
-        signals = SignalSource([Signal.interrupt, Signal.terminate, Signal.hangup, Signal.child])
+        SignalSource.ignore(Signal.ignoredByPaas)
+        signals = SignalSource([Signal.interrupt, Signal.terminate, Signal.hangup, Signal.child, Signal.user1, Signal.user2])
         Processes.becomeSubreaper()
         writer = OutputWriter(fd: 1)
         var width = LogSource.system.name.count
@@ -195,10 +202,17 @@ package final class Supervisor {
         if count == 0 {
             event("nothing to run: every process type is scaled to 0")
         }
+        // A type that waits only for types with no instance wanted has nothing to wait for.
+        startWaitingTypes()
     }
 
     /// Starts instance `n` of `type` (its name and port follow from them).
     func startInstance(_ type: ProcessType, _ n: Int, restarts: Int = 0) {
+        if let old = current["\(type.name).\(n)"], members[old].state.isFinished, groupStops.contains(members[old].pgid) {
+            // What is left of the old group must be gone first: it may still hold the port.
+            deferredStarts[members[old].pgid] = (type.name, n, restarts)
+            return
+        }
         let port = type.port(n, base: plan.app.formation.basePort)
         let identity = InstanceIdentity(name: "\(type.name).\(n)", type: type.name, number: n, port: port, command: type.command, colorIndex: type.index)
         formatter.fit(name: identity.name)
@@ -208,6 +222,9 @@ package final class Supervisor {
     }
 
     private func start(_ member: Member) {
+        // Nothing new starts once the run is stopping (a failed start may have switched it
+        // while a loop over instances was under way).
+        guard member.isRelease || runState.phase == .running else { return }
         var member = member
         let index = members.count
         let id = member.identity
@@ -221,6 +238,7 @@ package final class Supervisor {
         do {
             let child = try Spawner.spawn(request)
             member.state.spawned(pid: child.pid)
+            member.pgid = child.pid
             member.startedAt = Clock.monotonicNanos()
             guardian?.watch(child.pid)
             members.append(member)
@@ -233,7 +251,13 @@ package final class Supervisor {
             member.state.failedToStart(error.description)
             members.append(member)
             event("could not start \(id.name): \(error.description)")
-            perform(runState.startFailed(now: Clock.monotonicNanos()), reason: .startFailed(id.name))
+            let now = Clock.monotonicNanos()
+            if member.isRelease || plan.app.restartSettings(id.type).policy == .no {
+                perform(runState.startFailed(now: now), reason: .startFailed(id.name))
+            } else {
+                // A transient EAGAIN or EMFILE: the type's restart policy decides, as for a crash.
+                exitedOnItsOwn(index, .exited(RunState.startFailureStatus), now: now, failedStart: true)
+            }
         }
     }
 
@@ -250,6 +274,8 @@ package final class Supervisor {
         for signal in signals.drain() {
             if signal == Signal.child {
                 reapChildren()
+            } else if signal == Signal.user1 || signal == Signal.user2 {
+                forward(signal)
             } else {
                 perform(runState.received(signal: signal, now: Clock.monotonicNanos()), reason: .signal(signal))
             }
@@ -278,21 +304,36 @@ package final class Supervisor {
                 continue
             }
             endHealth(index)
+            // Processes of its group that outlived it (npm died, node lives on) may still be
+            // writing: a partial last line is theirs to finish, and the pipe's EOF flushes it.
+            let groupAlive = Signal.sendToGroup(0, pid)
             // Everything the process wrote is in its pipes now: hand it on before the exit
-            // event, and flush a partial last line.
-            drainStreams(of: index)
+            // event (bounded: what is left of the group may write on for ever).
+            drainStreams(of: index, flush: !groupAlive)
             let onItsOwn = members[index].state.exited(status)
             let name = members[index].identity.name
-            if !Signal.sendToGroup(0, pid) { guardian?.forget(pid) }
             event("\(name) \(status)")
             let now = Clock.monotonicNanos()
+            if !groupAlive {
+                groupStops.ended(pid)
+                guardian?.forget(pid)
+            } else if runState.phase == .running && !groupStops.contains(pid) {
+                // The group goes with its leader, by the same deadline as any stop, before
+                // the name starts again.
+                event("\(name): processes of its group outlived it; sending SIGTERM (SIGKILL in \(Self.seconds(runState.timeoutNanos)))")
+                stopGroup(pid, name: name, now: now)
+            }
             if members[index].isRelease {
                 perform(runState.releaseExited(status, now: now), reason: .releaseFailed(status))
                 continue
             }
             switch members[index].intent {
             case .restart:
-                if runState.phase == .running, let type = plan.app.formation.types.first(where: { $0.name == members[index].identity.type }), let n = members[index].identity.number {
+                if probes[members[index].identity.type]?.member == index {
+                    // A liveness restart of a half-open breaker's probe: the probe failed.
+                    exitedOnItsOwn(index, status, now: now, failedStart: true)
+                } else if runState.phase == .running, let type = plan.app.formation.types.first(where: { $0.name == members[index].identity.type }),
+                          let n = members[index].identity.number, n <= desired[type.name] ?? 0 {
                     startInstance(type, n, restarts: members[index].restarts + 1)
                 }
             case .remove:
@@ -305,25 +346,76 @@ package final class Supervisor {
                 exitedOnItsOwn(index, status, now: now, failedStart: true)
             }
         }
+        settleGroups()
+    }
+
+    /// Forgets the stopping groups that are empty now, and starts what waited for them.
+    private func settleGroups() {
+        for pgid in groupStops.entries.keys where !Signal.sendToGroup(0, pgid) {
+            groupStops.ended(pgid)
+            guardian?.forget(pgid)
+            guard let start = deferredStarts.removeValue(forKey: pgid), runState.phase == .running,
+                  start.number <= desired[start.type] ?? 0,
+                  let type = plan.app.formation.types.first(where: { $0.name == start.type }) else { continue }
+            startInstance(type, start.number, restarts: start.restarts)
+        }
+    }
+
+    /// SIGTERM (and SIGCONT, so that a stopped process acts on it) to a group whose
+    /// instance has been reaped; SIGKILL follows at the deadline.
+    private func stopGroup(_ pgid: Int32, name: String, now: UInt64) {
+        Signal.sendToGroup(Signal.terminate, pgid)
+        Signal.sendToGroup(Signal.resume, pgid)
+        signalledGroups[pgid] = Signal.terminate
+        _ = groupStops.begin(pgid, name: name, deadline: now + runState.timeoutNanos)
+    }
+
+    /// SIGUSR1 and SIGUSR2 to paas go on to every running instance's group (nginx reopens
+    /// its logs on USR1, unicorn and puma re-exec on USR2): paas has no use of its own for them.
+    private func forward(_ sig: Int32) {
+        let running = current.values.sorted().filter { members[$0].state.pid != nil }
+        event("received \(Signal.name(sig)), forwarding it to \(running.count) process\(running.count == 1 ? "" : "es")")
+        for index in running { Signal.sendToGroup(sig, members[index].pgid) }
+    }
+
+    /// SIGKILL to every group whose stop deadline has passed.
+    func killOverdueGroups(now: UInt64) {
+        for group in groupStops.due(now: now) {
+            if let index = memberByPID[group.pgid] {
+                event("\(group.name) did not stop within \(Self.seconds(runState.timeoutNanos))")
+                signal(members[index].state.kill(), index)
+            } else {
+                event("what is left of \(group.name)'s process group did not stop within \(Self.seconds(runState.timeoutNanos)); sending SIGKILL (group \(group.pgid))")
+                Signal.sendToGroup(Signal.kill, group.pgid)
+                signalledGroups[group.pgid] = Signal.kill
+            }
+        }
     }
 
     private func readPipes() {
         for event in inner.wait(timeoutMilliseconds: 0) {
-            read(event.token, drain: false)
+            read(event.token, reads: 1, flush: false)
         }
     }
 
+    /// Reads of 64 KiB a drain makes at most: more than a pipe holds (1 MiB at most, by
+    /// `/proc/sys/fs/pipe-max-size`), so a drain gets what was written before the process
+    /// exited, and a grandchild that writes for ever cannot hold the loop.
+    static let drainReads = 20
+
     /// Reads a stream once (one read per ready stream per wake-up, so a flood from one child
-    /// cannot starve the others) or until its pipe is empty (`drain`, when its process has
-    /// exited: then a partial last line is flushed too).
-    private func read(_ token: UInt64, drain: Bool) {
-        while let stream = streams[token] {
+    /// cannot starve the others) or, when its process has exited, up to ``drainReads`` times
+    /// until its pipe is empty; then `flush` hands on a partial last line too (when nothing
+    /// else of the process's group can still finish it).
+    private func read(_ token: UInt64, reads: Int, flush: Bool) {
+        var left = reads
+        while left > 0, let stream = streams[token] {
+            left -= 1
             switch PipeReader.read(stream.fd, into: readBuffer) {
             case .data(let n):
                 frame(token, UnsafeRawBufferPointer(rebasing: readBuffer[0..<n]))
-                if !drain { return }
             case .wouldBlock:
-                if drain { flushPartial(token) }
+                if flush { flushPartial(token) }
                 return
             case .endOfFile:
                 closeStream(token)
@@ -370,9 +462,9 @@ package final class Supervisor {
         streams[token] = stream
     }
 
-    private func drainStreams(of member: Int) {
+    private func drainStreams(of member: Int, flush: Bool) {
         for (token, stream) in streams where stream.member == member {
-            read(token, drain: true)
+            read(token, reads: Self.drainReads, flush: flush)
         }
     }
 
@@ -425,9 +517,15 @@ package final class Supervisor {
 
     func signal(_ action: InstanceState.Action, _ index: Int) {
         guard case .signalGroup(let sig, let pgid) = action else { return }
-        event("sending \(Signal.name(sig)) to \(members[index].identity.name) (pid \(pgid))")
-        Signal.sendToGroup(sig, pgid)
-        signalledGroups[pgid] = sig
+        let name = members[index].identity.name
+        event("sending \(Signal.name(sig)) to \(name) (pid \(pgid))")
+        if sig == Signal.kill {
+            Signal.sendToGroup(sig, pgid)
+            signalledGroups[pgid] = sig
+            groupStops.killed(pgid, name: name)
+        } else {
+            stopGroup(pgid, name: name, now: Clock.monotonicNanos())
+        }
     }
 
     /// Signals descendants that the instances' group signals miss: processes that left their
@@ -468,7 +566,7 @@ package final class Supervisor {
     private func isFinished() -> Bool {
         if runState.phase == .running || runState.phase == .release {
             // Nothing started and nothing will: an all-zero formation.
-            return members.isEmpty && !plan.runRelease
+            return members.isEmpty && !plan.runRelease && waitingTypes.isEmpty
         }
         guard members.allSatisfy({ $0.state.isFinished }) else { return false }
         // Instances are gone; stragglers re-parented to paas must go too.
@@ -534,7 +632,7 @@ package final class Supervisor {
         pipesPaused = true
         // Output that grandchildren left in pipes still open.
         for token in Array(streams.keys) {
-            read(token, drain: true)
+            read(token, reads: Self.drainReads, flush: true)
             closeStream(token)
         }
         event("all processes stopped")

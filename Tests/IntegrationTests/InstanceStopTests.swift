@@ -246,3 +246,44 @@ struct BreakerRearmTests {
         #expect(paas.waitForExit() == 0)
     }
 }
+
+/// Issue 9: the registry forgets reaped instances, so 10,000 restarts leave memory flat.
+@Suite(.serialized)
+struct RegistryTests {
+    /// The raw `ps` reply's fields (`known`: members paas remembers).
+    static func psReply(_ app: TempApp) throws -> [String: Any] {
+        let script = "import socket,sys\ns=socket.socket(socket.AF_UNIX)\ns.connect(sys.argv[1])\ns.sendall(b'{\"v\":1,\"cmd\":\"ps\"}\\n')\nd=b''\nwhile not d.endswith(b'\\n'):\n  c=s.recv(65536)\n  if not c: break\n  d+=c\nsys.stdout.write(d.decode())"
+        let r = try Running(["python3", "-c", script, app.file(".paas/control.sock")], executable: "/usr/bin/env")
+        _ = r.waitForExit()
+        return try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+    }
+
+    static func restarts(_ reply: [String: Any]) -> Int {
+        ((reply["processes"] as? [[String: Any]]) ?? []).first { $0["name"] as? String == "crasher.1" }?["restarts"] as? Int ?? 0
+    }
+
+    static func rssKiB(_ pid: Int32) -> Int {
+        let status = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
+        let line = status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") } ?? ""
+        return Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "") ?? 0
+    }
+
+    @Test func tenThousandRestartsLeaveMemoryFlat() throws {
+        let app = try TempApp(procfile: "web: exec sleep 1000\ncrasher: exit 1\n",
+                              files: ["app.json": #"{"paas": {"processes": {"crasher": {"restart": "always", "min_uptime": 0, "backoff": {"initial": 0.001, "max": 0.001}}}}}"#])
+        defer { app.remove() }
+        let paas = try Running(["up", "--no-color", "--no-timestamp"], in: app.path)
+        var reply: [String: Any] = [:]
+        #expect(eventually(timeout: 60) { reply = (try? Self.psReply(app)) ?? [:]; return Self.restarts(reply) >= 1_000 })
+        let early = Self.rssKiB(paas.pid)
+        #expect(eventually(timeout: 120) { reply = (try? Self.psReply(app)) ?? [:]; return Self.restarts(reply) >= 10_000 })
+        let known = reply["known"] as? Int ?? .max
+        // web.1 and the latest crasher.1 (and at most one more on its way out).
+        #expect(known <= 3, "paas remembers \(known) processes after \(Self.restarts(reply)) restarts")
+        let late = Self.rssKiB(paas.pid)
+        // The history ring (8 MiB at most) fills with the restart events meanwhile; nothing else grows.
+        #expect(late - early < 10_240, "RSS grew from \(early) KiB to \(late) KiB")
+        paas.signal(SIGTERM)
+        #expect(paas.waitForExit() == 0)
+    }
+}

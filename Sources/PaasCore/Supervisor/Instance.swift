@@ -8,6 +8,11 @@ package struct InstanceIdentity: Sendable, Equatable {
     package var port: Int?
     package var command: String
     package var colorIndex: Int
+    /// The generation of the configuration it was started from (1, then one more per reload).
+    package var generation: Int = 1
+
+    /// Type, number and generation, for an instance of the formation (not the release process).
+    package var id: InstanceID? { number.map { InstanceID(type: type, number: $0, generation: generation) } }
 
     package var logSource: LogSource { LogSource(name: name, type: type, instance: number, colorIndex: colorIndex) }
 }

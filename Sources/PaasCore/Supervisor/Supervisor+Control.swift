@@ -25,7 +25,8 @@ extension Supervisor {
         case .hello:
             reply(.success([("pid", .int(Int(Processes.currentPID))), ("root", .string(plan.app.paths.root))]))
         case .ps:
-            reply(.success([("pid", .int(Int(Processes.currentPID))), ("status", .string(statusLine())), ("processes", .array(processTable()))]))
+            // `known`: how many processes paas remembers (it forgets reaped ones), for tests and curious users.
+            reply(.success([("pid", .int(Int(Processes.currentPID))), ("status", .string(statusLine())), ("processes", .array(processTable())), ("known", .int(members.count))]))
         case .scale(let spec):
             reply(scale(spec))
         case .restart(let targets):
@@ -75,7 +76,7 @@ extension Supervisor {
                 state = "failed"
                 lastExit = .string(why)
             }
-            if lastExit == .null, index > 0, let previous = members[..<index].lastIndex(where: { $0.identity.name == m.identity.name }), case .exited(let t) = members[previous].state.phase {
+            if lastExit == .null, let t = m.previousExit {
                 lastExit = .string(t.description)
             }
             let uptime = pid != nil && m.startedAt > 0 ? Double(now - m.startedAt) / 1e9 : 0
@@ -144,7 +145,12 @@ extension Supervisor {
                     guard let index = current[name] else { continue }
                     if probes[type.name]?.member == index { closeBreaker(of: type.name, by: "paas scale (its probe was removed)") }
                     members[index].intent = .remove
-                    if members[index].state.isFinished { current[name] = nil } else { signal(members[index].state.stop(), index) }
+                    if members[index].state.isFinished {
+                        current[name] = nil
+                        forgetIfDone(index)
+                    } else {
+                        signal(members[index].state.stop(), index)
+                    }
                 }
             }
         }
@@ -223,20 +229,18 @@ extension Supervisor {
 
     func logs(lines: Int, follow: Bool, targets: [String], token: UInt64, control: ControlServer) {
         let known = Set(plan.app.formation.types.map(\.name) + current.keys + ["system", Formation.releaseName])
-        let everNamed = Set(members.map(\.identity.name))
-        if let unknown = targets.first(where: { !known.contains($0) && !everNamed.contains($0) }) {
+        if let unknown = targets.first(where: { !known.contains($0) && !logSources.contains(name: $0) }) {
             control.send(token, Array(ControlServer.errorLine("no process or type \"\(unknown)\"; expected a type, a process or system").utf8), thenClose: true)
             return
         }
         let filter = LogFilter(targets: Set(targets))
         let records = ring.last(lines) { source in
-            if source < 0 { return filter.matches(name: "system", type: "system") }
-            let id = members[Int(source)].identity
-            return filter.matches(name: id.name, type: id.type)
+            let s = logSources[source]
+            return filter.matches(name: s.name, type: s.type)
         }
         var out = Array(ControlServer.okLine([("lines", .int(records.count)), ("follow", .bool(follow))]).utf8)
         for r in records {
-            let source = r.source < 0 ? LogSource.system : members[Int(r.source)].identity.logSource
+            let source = logSources[r.source]
             r.text.withUnsafeBytes { jsonFormatter.append($0, source: source, stream: r.stream, continuation: r.continuation, at: r.time, epoch: true, to: &out) }
         }
         control.send(token, out, thenClose: !follow)

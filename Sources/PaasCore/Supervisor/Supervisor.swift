@@ -47,11 +47,17 @@ package final class Supervisor {
         var pgid: Int32 = 0
         var restarts = 0
         var intent = Intent.none
+        /// How its predecessor of the same name ended (for `ps`), once this one is running.
+        var previousExit: Termination?
+        /// Its stdout and stderr while open: it is remembered at least that long.
+        var openStreams = 0
     }
 
     struct Stream {
         var fd: Int32
         var member: Int
+        /// Its member's number in ``logSources``.
+        var source: Int32
         var kind: LogStream
         var framer = LineFramer()
     }
@@ -65,8 +71,13 @@ package final class Supervisor {
     }
 
     let plan: RunPlan
-    /// Every process started, in order (a restarted instance appears again).
-    var members: [Member] = []
+    /// The processes paas knows about, by serial (a restarted instance is a new member; a
+    /// reaped one is forgotten once nothing refers to it).
+    var members = Registry<Member>()
+    /// The names log lines in the history ring carry.
+    var logSources = LogSources()
+    /// Whether anything was started yet (an all-zero formation ends at once).
+    private var startedAny = false
     /// The formation's instances by name (`web.2`) → their latest entry in `members`.
     var current: [String: Int] = [:]
     /// Instances wanted per type (`scale` changes it).
@@ -226,22 +237,27 @@ package final class Supervisor {
         // while a loop over instances was under way).
         guard member.isRelease || runState.phase == .running else { return }
         var member = member
-        let index = members.count
         let id = member.identity
+        if let old = current[id.name], let previous = members.member(old) {
+            if case .exited(let t) = previous.state.phase { member.previousExit = t } else { member.previousExit = previous.previousExit }
+        }
+        let index = members.add(member)
+        startedAny = true
         var extra: [(String, String)] = []
         if let port = id.port { extra.append(("PORT", String(port))) }
         extra.append(("PS", id.name))
         extra.append(("DYNO", id.name))
         let environment = plan.app.childEnvironment(inherited: baseEnvironment, extra: extra)
         let request = SpawnRequest.shell(id.command, environment: environment, directory: plan.app.paths.root)
-        if !member.isRelease { current[id.name] = index }
+        let replaced = member.isRelease ? nil : current.updateValue(index, forKey: id.name)
+        if let replaced { forgetIfDone(replaced) }
         do {
             let child = try Spawner.spawn(request)
             member.state.spawned(pid: child.pid)
             member.pgid = child.pid
             member.startedAt = Clock.monotonicNanos()
             guardian?.watch(child.pid)
-            members.append(member)
+            members[index] = member
             if !member.isRelease { beginHealth(index, now: member.startedAt) }
             memberByPID[child.pid] = index
             addStream(child.stdout, member: index, kind: .stdout)
@@ -249,7 +265,7 @@ package final class Supervisor {
             event(id.port.map { "\(id.name) started (pid \(child.pid), port \($0))" } ?? "\(id.name) started (pid \(child.pid))")
         } catch {
             member.state.failedToStart(error.description)
-            members.append(member)
+            members[index] = member
             event("could not start \(id.name): \(error.description)")
             let now = Clock.monotonicNanos()
             if member.isRelease || plan.app.restartSettings(id.type).policy == .no {
@@ -264,7 +280,8 @@ package final class Supervisor {
     private func addStream(_ fd: Int32, member: Int, kind: LogStream) {
         let token = nextToken
         nextToken += 1
-        streams[token] = Stream(fd: fd, member: member, kind: kind)
+        streams[token] = Stream(fd: fd, member: member, source: logSources.id(members[member].identity.logSource), kind: kind)
+        members[member].openStreams += 1
         inner.add(fd, token: token)
     }
 
@@ -303,6 +320,7 @@ package final class Supervisor {
                 signalledStrays.removeValue(forKey: pid)
                 continue
             }
+            defer { forgetIfDone(index) }
             endHealth(index)
             // Processes of its group that outlived it (npm died, node lives on) may still be
             // writing: a partial last line is theirs to finish, and the pipe's EOF flushes it.
@@ -338,6 +356,7 @@ package final class Supervisor {
                 }
             case .remove:
                 if current[name] == index { current[name] = nil }
+                forgetIfDone(index)
             case .hold:
                 break
             case .none:
@@ -429,13 +448,13 @@ package final class Supervisor {
     /// stored property, which would cost an exclusivity check per append).
     private func frame(_ token: UInt64, _ bytes: UnsafeRawBufferPointer) {
         guard var stream = streams[token] else { return }
-        let source = members[stream.member].identity.logSource
+        let source = logSources[stream.source]
         let now = WallTime.now()
         var out = batch
         batch = []
         var history = ring
         ring = LogRing(capacity: 0)
-        let member = Int32(stream.member)
+        let member = stream.source
         let kind = stream.kind
         let following = !(control?.followers.isEmpty ?? true)
         if let prefix = formatter.textPrefix(for: source, at: now) {
@@ -470,9 +489,9 @@ package final class Supervisor {
 
     private func flushPartial(_ token: UInt64) {
         guard var stream = streams[token] else { return }
-        let source = members[stream.member].identity.logSource
+        let source = logSources[stream.source]
         let now = WallTime.now()
-        let member = Int32(stream.member)
+        let member = stream.source
         stream.framer.flush { line, continuation in
             ring.append(source: member, stream: stream.kind, continuation: continuation, time: now, text: line)
             publish(line, source: source, stream: stream.kind, continuation: continuation, at: now)
@@ -486,6 +505,16 @@ package final class Supervisor {
         guard let stream = streams.removeValue(forKey: token) else { return }
         inner.remove(stream.fd)
         FileDescriptorIO.close(stream.fd)
+        members[stream.member].openStreams -= 1
+        forgetIfDone(stream.member)
+    }
+
+    /// Forgets a member that has ended, is no longer the latest of its name and has no open
+    /// pipe: nothing refers to it any more.
+    func forgetIfDone(_ index: Int) {
+        guard let m = members.member(index), m.state.isFinished, m.openStreams == 0, m.isRelease || current[m.identity.name] != index else { return }
+        if let probe = probes[m.identity.type], probe.member == index { probes[m.identity.type] = nil }
+        members.forget(index)
     }
 
     // MARK: actions
@@ -498,7 +527,7 @@ package final class Supervisor {
             startFormation()
         case .stopAll:
             if let reason { event(describe(reason)) }
-            for i in members.indices {
+            for i in members.serials {
                 signal(members[i].state.stop(), i)
             }
             signalStrays(Signal.terminate)
@@ -508,7 +537,7 @@ package final class Supervisor {
             } else {
                 event("timeout after \(Self.seconds(plan.app.timeout)), killing remaining processes")
             }
-            for i in members.indices {
+            for i in members.serials {
                 signal(members[i].state.kill(), i)
             }
             signalStrays(Signal.kill)
@@ -566,9 +595,9 @@ package final class Supervisor {
     private func isFinished() -> Bool {
         if runState.phase == .running || runState.phase == .release {
             // Nothing started and nothing will: an all-zero formation.
-            return members.isEmpty && !plan.runRelease && waitingTypes.isEmpty
+            return !startedAny && !plan.runRelease && waitingTypes.isEmpty
         }
-        guard members.allSatisfy({ $0.state.isFinished }) else { return false }
+        guard members.all.allSatisfy({ $0.state.isFinished }) else { return false }
         // Instances are gone; stragglers re-parented to paas must go too.
         let strays = Processes.children(of: Processes.currentPID).filter { $0 != guardian?.pid }
         if strays.isEmpty { return true }
@@ -585,7 +614,7 @@ package final class Supervisor {
         if runState.phase == .running, let next = nextTimer() {
             timeout = timeout < 0 ? until(next) : min(timeout, until(next))
         }
-        if members.allSatisfy({ $0.state.isFinished }) && runState.isStopping {
+        if members.all.allSatisfy({ $0.state.isFinished }) && runState.isStopping {
             // Waiting for strays that are not our children yet: look again soon.
             timeout = timeout < 0 ? 50 : min(timeout, 50)
         }

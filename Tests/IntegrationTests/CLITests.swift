@@ -533,4 +533,76 @@ import Testing
         #expect(r.stderr == "paas: Procfile: no process type \"wbe\"; expected one of: web\n")
         #expect(!FileManager.default.fileExists(atPath: app.file("started")))
     }
+
+    // MARK: hostile configuration input (issue 8)
+
+    @Test func deeplyNestedEnvValueIsAConfigurationError() throws {
+        // 10,000 levels crashed paas with SIGSEGV (fault 13); any depth now gets FILE:LINE and 78.
+        let depth = 100_000
+        let value = (0..<depth).map { "${A\($0):-" }.joined() + "x" + String(repeating: "}", count: depth)
+        let app = try TempApp(procfile: "web: a\n", files: [".env": "A=1\n# deep\nK=\(value)\n"])
+        defer { app.remove() }
+        expectConfigError(try paas(["check"], in: app.path), ".env:3: ", containing: "nested more than 64 levels deep; expected at most 64")
+        expectConfigError(try paas(["config"], in: app.path), ".env:3: ")
+    }
+
+    @Test(arguments: [
+        (["-f", "/dev/zero"], "/dev/zero: ", "is a character device, not a regular file"),
+        (["-e", "/dev/zero"], "/dev/zero: ", "is a character device, not a regular file"),
+        (["-e", "env.fifo"], "env.fifo: ", "is a FIFO, not a regular file"),
+        (["-f", "Procfile.fifo"], "Procfile.fifo: ", "is a FIFO, not a regular file"),
+    ])
+    func nonRegularFilesAreRefused(args: [String], prefix: String, fragment: String) throws {
+        // /dev/zero was read until memory ran out; a FIFO hung forever (fault 24).
+        let app = try TempApp(procfile: "web: touch started; sleep 30\n")
+        defer { app.remove() }
+        #expect(mkfifo(app.file("env.fifo"), 0o600) == 0)
+        #expect(mkfifo(app.file("Procfile.fifo"), 0o600) == 0)
+        expectConfigError(try paas(["check"] + args, in: app.path), prefix, containing: fragment)
+        expectConfigError(try paas(["up"] + args, in: app.path), prefix, containing: fragment)
+        #expect(!FileManager.default.fileExists(atPath: app.file("started")))
+    }
+
+    @Test func appJSONLinkedToDevZeroIsRefused() throws {
+        let app = try TempApp(procfile: "web: a\n")
+        defer { app.remove() }
+        try FileManager.default.createSymbolicLink(atPath: app.file("app.json"), withDestinationPath: "/dev/zero")
+        expectConfigError(try paas(["check"], in: app.path), "app.json: ", containing: "is a character device, not a regular file; expected an app.json file")
+    }
+
+    @Test func oversizedFilesAreRefused() throws {
+        let app = try TempApp(procfile: "web: a\n")
+        defer { app.remove() }
+        for name in ["big.env", "app.json"] {
+            #expect(FileManager.default.createFile(atPath: app.file(name), contents: nil))
+            let handle = try #require(FileHandle(forWritingAtPath: app.file(name)))
+            try handle.truncate(atOffset: 16 << 20 + 1)
+            try handle.close()
+        }
+        expectConfigError(try paas(["check", "-e", "big.env"], in: app.path), "big.env: ", containing: "is larger than 16 MiB; expected a file of at most 16 MiB")
+        expectConfigError(try paas(["check", "-e", "/dev/null"], in: app.path), "/dev/null: ", containing: "not a regular file")
+        expectConfigError(try paas(["check"], in: app.path), "app.json: ", containing: "is larger than 16 MiB")
+    }
+
+    @Test(arguments: [
+        ("Procfile", "Procfile: ", "is a symbolic link to a file that does not exist"),
+        (".env", ".env: ", "is a symbolic link to a file that does not exist"),
+        ("app.json", "app.json: ", "is a symbolic link to a file that does not exist"),
+    ])
+    func danglingLinksAreErrorsNotAbsentFiles(name: String, prefix: String, fragment: String) throws {
+        // A dangling default .env or app.json was silently taken as absent (fault 25).
+        let app = try TempApp(files: name == "Procfile" ? [:] : ["Procfile": "web: a\n"])
+        defer { app.remove() }
+        try FileManager.default.createSymbolicLink(atPath: app.file(name), withDestinationPath: "gone/\(name)")
+        expectConfigError(try paas(["check"], in: app.path), prefix, containing: fragment)
+    }
+
+    @Test(arguments: ["Procfile", ".env", "app.json"])
+    func linkLoopsAreErrors(name: String) throws {
+        let app = try TempApp(files: name == "Procfile" ? [:] : ["Procfile": "web: a\n"])
+        defer { app.remove() }
+        try FileManager.default.createSymbolicLink(atPath: app.file(name), withDestinationPath: name + ".2")
+        try FileManager.default.createSymbolicLink(atPath: app.file(name + ".2"), withDestinationPath: name)
+        expectConfigError(try paas(["check"], in: app.path), "\(name): ", containing: "a loop of symbolic links (ELOOP)")
+    }
 }

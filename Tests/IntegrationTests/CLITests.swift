@@ -605,4 +605,81 @@ import Testing
         try FileManager.default.createSymbolicLink(atPath: app.file(name + ".2"), withDestinationPath: name)
         expectConfigError(try paas(["check"], in: app.path), "\(name): ", containing: "a loop of symbolic links (ELOOP)")
     }
+
+    @Test(arguments: [
+        // 106036 was checked as port 40500; above 2^31 `up` trapped (faults 2 and 15).
+        (#"{"healthchecks": {"web": [{"port": 106036}]}}"#, "app.json:1: ", "healthchecks.web[0].port: 106036 is out of range; expected a whole number from 1 to 65535"),
+        ("{\n\"healthchecks\": {\"web\": [\n{\"port\": 4294967297}]}}", "app.json:3: ", "healthchecks.web[0].port: 4294967297 is out of range"),
+        ("{\n\"healthchecks\": {\"web\": [\n{\"port\": 0}]}}", "app.json:3: ", "expected a whole number from 1 to 65535"),
+        // "wait": 0 spun the loop (fault 25): refused, with the minimum.
+        ("{\"healthchecks\": {\"web\": [\n  {\"type\": \"readiness\",\n   \"wait\": 0}]}}", "app.json:3: ", "healthchecks.web[0].wait: 0 is out of range; expected seconds from 0.05 to a year"),
+        (#"{"healthchecks": {"web": [{"attempts": 1e30}]}}"#, "app.json:1: ", "attempts: 1e+30 is out of range; expected a whole number from 1 to 100000"),
+        ("{\n\"formation\": {\"web\": {\"quantity\": 9223372036854775807}}}", "app.json:2: ", "formation.web.quantity: 9223372036854775807 is out of range; expected a whole number from 0 to 65535"),
+        ("{\"paas\": {\"processes\": {\"web\": {\n\"breaker\": {\"cooldown\": -1}}}}}", "app.json:2: ", "paas.processes.web.breaker.cooldown: -1 is out of range"),
+        ("{\"paas\": {\"processes\": {\"web\": {\"min_uptime\": 1e999}}}}", "app.json:1: ", "number \"1e999\" is out of range; expected a finite number"),
+        // A key given twice is an error at its second line.
+        ("{\n  \"formation\": {\"web\": {\"quantity\": 1}},\n  \"formation\": {\"web\": {\"quantity\": 2}}\n}\n", "app.json:3: ", "duplicate key \"formation\"; expected each key once in an object"),
+        (String(repeating: "[", count: 100_000), "app.json:1: ", "nested more than 64 levels deep"),
+    ])
+    func appJSONNumbersAreRangeChecked(text: String, prefix: String, fragment: String) throws {
+        let app = try TempApp(procfile: "web: touch started; sleep 30\n", files: ["app.json": text])
+        defer { app.remove() }
+        expectConfigError(try paas(["check"], in: app.path), prefix, containing: fragment)
+        expectConfigError(try paas(["up"], in: app.path), prefix, containing: fragment)
+        #expect(!FileManager.default.fileExists(atPath: app.file("started")))
+    }
+
+    @Test(arguments: [
+        (["-m", "web=9223372036854775807"], "-m/--formation: ", "web.9223372036854775807 would get a port far above 65535"),
+        (["-m", "all=9223372036854775807"], "-m/--formation: ", "would get a port far above 65535"),
+        (["-m", "worker=9223372036854775807"], "-m/--formation: ", "worker.9223372036854775807 would get a port far above 65535"),
+        (["-m", "worker=65536", "-p", "1"], "-m/--formation: ", "worker.65536 would get port 65636"),
+        (["-m", "web=99999999999999999999"], "-m/--formation: ", "is not a whole number"),
+    ])
+    func hugeCountsAreConfigurationErrors(args: [String], prefix: String, fragment: String) throws {
+        // `check -m w=9223372036854775807` trapped in the port plan (fault 15).
+        let app = try TempApp(procfile: "web: a\nworker: b\n")
+        defer { app.remove() }
+        expectConfigError(try paas(["check"] + args, in: app.path), prefix, containing: fragment)
+    }
+
+    /// Runs `paas ARGS` with its output to /dev/null and returns its exit status and peak RSS
+    /// in KiB, from `wait4` (Foundation's Process reaps without reporting usage).
+    private func peakRSS(_ args: [String]) throws -> (status: Int32, kib: Int) {
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
+        var argv: [UnsafeMutablePointer<CChar>?] = ([Binaries.paas] + args).map { strdup($0) }
+        argv.append(nil)
+        defer { argv.forEach { free($0) } }
+        var envp: [UnsafeMutablePointer<CChar>?] = [strdup("PATH=/usr/bin:/bin")]
+        envp.append(nil)
+        defer { envp.forEach { free($0) } }
+        var pid: pid_t = 0
+        let rc = posix_spawn(&pid, Binaries.paas, &actions, nil, argv, envp)
+        guard rc == 0 else { throw FixtureError(message: "posix_spawn failed: \(rc)") }
+        var status: Int32 = 0
+        var usage = rusage()
+        while wait4(pid, &status, 0, &usage) < 0 && errno == EINTR {}
+        let exited = status & 0x7F == 0
+        return (exited ? (status >> 8) & 0xFF : 128 + (status & 0x7F), usage.ru_maxrss)
+    }
+
+    @Test func largeAppJSONAndEnvFilesStayLinear() throws {
+        // A 60 KB key over a 10,000-element array took 600 MB (the path of every element was
+        // stored), 1.6 GB for a 120 KB file; 100,000 .env keys took 14 s (fault 24).
+        let key = String(repeating: "k", count: 60_000)
+        let array = Array(repeating: "0", count: 10_000).joined(separator: ",")
+        let env = (0..<100_000).map { "K\($0)=${K\(max(0, $0 - 1)):-x}\n" }.joined()
+        let app = try TempApp(procfile: "web: a\n", files: ["app.json": "{\"\(key)\": [\(array)]}\n", ".env": env])
+        defer { app.remove() }
+        let start = Date()
+        let r = try peakRSS(["check", "-f", app.file("Procfile")])
+        let seconds = Date().timeIntervalSince(start)
+        #expect(r.status == 0)
+        #expect(r.kib < 200_000, "peak RSS \(r.kib) KiB")
+        #expect(seconds < 10, "\(seconds) s")
+    }
 }

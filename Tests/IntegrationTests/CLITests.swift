@@ -682,4 +682,26 @@ import Testing
         #expect(r.kib < 200_000, "peak RSS \(r.kib) KiB")
         #expect(seconds < 10, "\(seconds) s")
     }
+
+    // MARK: Procfile.sample
+
+    @Test func procfileSampleChecksWithEveryType() throws {
+        let sample = Binaries.packageRoot.appendingPathComponent("Procfile.sample").path
+        let app = try TempApp()
+        defer { app.remove() }
+        let report = try json(["check", "--json", "-f", sample], in: app.path)
+        let processes = try processes(report)
+        #expect(processes.map { $0["name"] as? String } == ["web", "worker", "api", "clock", "mailer-2", "release"])
+        #expect(processes.map { $0["release"] as? Bool } == [false, false, false, false, false, true])
+        #expect(processes.map { $0["ports"] as? [Int] } == [[5000], [5100], [5200], [5300], [5400], []])
+        let commands = processes.compactMap { $0["command"] as? String }
+        #expect(commands[1] == "bundle exec sidekiq -q critical:3 -q default:1 -q mailers:1")
+        #expect(commands[2] == "./bin/api --listen 127.0.0.1:${PORT:-5000} --name \"api #1\"")
+        #expect(commands[3] == "TZ=UTC LOG_LEVEL=info ./bin/clock --every 60")
+        #expect(commands[4] == "./bin/mailer --queue mail_2")
+        let text = try paas(["check", "-f", sample], in: app.path)
+        #expect(text.status == 0, "stderr: \(text.stderr)")
+        #expect(text.stderr.isEmpty)
+        #expect(text.stdout.hasPrefix("\(sample): ok, 5 process types and a release phase\n"))
+    }
 }

@@ -71,6 +71,26 @@ struct ConfigLimitsTests {
         #expect(elapsed < .seconds(20), "\(elapsed)")
     }
 
+    // MARK: port arithmetic
+
+    @Test("port arithmetic saturates instead of trapping")
+    func portArithmetic() throws {
+        let last = ProcessType(name: "w", command: "x", index: 1, quantity: .max)
+        #expect(last.port(1, base: 5000) == 5100)
+        #expect(last.port(.max, base: 5000) == .max)
+        #expect(last.port(.min, base: 5000) == .max)
+        #expect(ProcessType(name: "w", command: "x", index: .max, quantity: 1).port(1, base: 5000) == .max)
+        let procfile = try ProcfileParser.parse("web: a\nworker: b\n", file: "Procfile")
+        for counts in [FormationSpec(all: .max), FormationSpec(counts: [("worker", .max)]), FormationSpec(counts: [("web", .max)])] {
+            let error = #expect(throws: ConfigError.self) { try Formation.plan(procfile, counts: counts, basePort: 5000, source: "-m/--formation") }
+            #expect(error?.message.contains("would get a port far above 65535; expected every port of the plan below 65536") == true, "\(String(describing: error))")
+        }
+        // `paas scale` checks a changed plan the same way.
+        var plan = try Formation.plan(procfile, counts: FormationSpec(), basePort: 5000, source: "-m")
+        plan.types[1].quantity = .max
+        #expect(throws: ConfigError.self) { try plan.validatePorts(source: "scale") }
+    }
+
     // MARK: reading files
 
     @Test("a FIFO is refused without blocking")

@@ -533,4 +533,175 @@ import Testing
         #expect(r.stderr == "paas: Procfile: no process type \"wbe\"; expected one of: web\n")
         #expect(!FileManager.default.fileExists(atPath: app.file("started")))
     }
+
+    // MARK: hostile configuration input (issue 8)
+
+    @Test func deeplyNestedEnvValueIsAConfigurationError() throws {
+        // 10,000 levels crashed paas with SIGSEGV (fault 13); any depth now gets FILE:LINE and 78.
+        let depth = 100_000
+        let value = (0..<depth).map { "${A\($0):-" }.joined() + "x" + String(repeating: "}", count: depth)
+        let app = try TempApp(procfile: "web: a\n", files: [".env": "A=1\n# deep\nK=\(value)\n"])
+        defer { app.remove() }
+        expectConfigError(try paas(["check"], in: app.path), ".env:3: ", containing: "nested more than 64 levels deep; expected at most 64")
+        expectConfigError(try paas(["config"], in: app.path), ".env:3: ")
+    }
+
+    @Test(arguments: [
+        (["-f", "/dev/zero"], "/dev/zero: ", "is a character device, not a regular file"),
+        (["-e", "/dev/zero"], "/dev/zero: ", "is a character device, not a regular file"),
+        (["-e", "env.fifo"], "env.fifo: ", "is a FIFO, not a regular file"),
+        (["-f", "Procfile.fifo"], "Procfile.fifo: ", "is a FIFO, not a regular file"),
+    ])
+    func nonRegularFilesAreRefused(args: [String], prefix: String, fragment: String) throws {
+        // /dev/zero was read until memory ran out; a FIFO hung forever (fault 24).
+        let app = try TempApp(procfile: "web: touch started; sleep 30\n")
+        defer { app.remove() }
+        #expect(mkfifo(app.file("env.fifo"), 0o600) == 0)
+        #expect(mkfifo(app.file("Procfile.fifo"), 0o600) == 0)
+        expectConfigError(try paas(["check"] + args, in: app.path), prefix, containing: fragment)
+        expectConfigError(try paas(["up"] + args, in: app.path), prefix, containing: fragment)
+        #expect(!FileManager.default.fileExists(atPath: app.file("started")))
+    }
+
+    @Test func appJSONLinkedToDevZeroIsRefused() throws {
+        let app = try TempApp(procfile: "web: a\n")
+        defer { app.remove() }
+        try FileManager.default.createSymbolicLink(atPath: app.file("app.json"), withDestinationPath: "/dev/zero")
+        expectConfigError(try paas(["check"], in: app.path), "app.json: ", containing: "is a character device, not a regular file; expected an app.json file")
+    }
+
+    @Test func oversizedFilesAreRefused() throws {
+        let app = try TempApp(procfile: "web: a\n")
+        defer { app.remove() }
+        for name in ["big.env", "app.json"] {
+            #expect(FileManager.default.createFile(atPath: app.file(name), contents: nil))
+            let handle = try #require(FileHandle(forWritingAtPath: app.file(name)))
+            try handle.truncate(atOffset: 16 << 20 + 1)
+            try handle.close()
+        }
+        expectConfigError(try paas(["check", "-e", "big.env"], in: app.path), "big.env: ", containing: "is larger than 16 MiB; expected a file of at most 16 MiB")
+        expectConfigError(try paas(["check", "-e", "/dev/null"], in: app.path), "/dev/null: ", containing: "not a regular file")
+        expectConfigError(try paas(["check"], in: app.path), "app.json: ", containing: "is larger than 16 MiB")
+    }
+
+    @Test(arguments: [
+        ("Procfile", "Procfile: ", "is a symbolic link to a file that does not exist"),
+        (".env", ".env: ", "is a symbolic link to a file that does not exist"),
+        ("app.json", "app.json: ", "is a symbolic link to a file that does not exist"),
+    ])
+    func danglingLinksAreErrorsNotAbsentFiles(name: String, prefix: String, fragment: String) throws {
+        // A dangling default .env or app.json was silently taken as absent (fault 25).
+        let app = try TempApp(files: name == "Procfile" ? [:] : ["Procfile": "web: a\n"])
+        defer { app.remove() }
+        try FileManager.default.createSymbolicLink(atPath: app.file(name), withDestinationPath: "gone/\(name)")
+        expectConfigError(try paas(["check"], in: app.path), prefix, containing: fragment)
+    }
+
+    @Test(arguments: ["Procfile", ".env", "app.json"])
+    func linkLoopsAreErrors(name: String) throws {
+        let app = try TempApp(files: name == "Procfile" ? [:] : ["Procfile": "web: a\n"])
+        defer { app.remove() }
+        try FileManager.default.createSymbolicLink(atPath: app.file(name), withDestinationPath: name + ".2")
+        try FileManager.default.createSymbolicLink(atPath: app.file(name + ".2"), withDestinationPath: name)
+        expectConfigError(try paas(["check"], in: app.path), "\(name): ", containing: "a loop of symbolic links (ELOOP)")
+    }
+
+    @Test(arguments: [
+        // 106036 was checked as port 40500; above 2^31 `up` trapped (faults 2 and 15).
+        (#"{"healthchecks": {"web": [{"port": 106036}]}}"#, "app.json:1: ", "healthchecks.web[0].port: 106036 is out of range; expected a whole number from 1 to 65535"),
+        ("{\n\"healthchecks\": {\"web\": [\n{\"port\": 4294967297}]}}", "app.json:3: ", "healthchecks.web[0].port: 4294967297 is out of range"),
+        ("{\n\"healthchecks\": {\"web\": [\n{\"port\": 0}]}}", "app.json:3: ", "expected a whole number from 1 to 65535"),
+        // "wait": 0 spun the loop (fault 25): refused, with the minimum.
+        ("{\"healthchecks\": {\"web\": [\n  {\"type\": \"readiness\",\n   \"wait\": 0}]}}", "app.json:3: ", "healthchecks.web[0].wait: 0 is out of range; expected seconds from 0.05 to a year"),
+        (#"{"healthchecks": {"web": [{"attempts": 1e30}]}}"#, "app.json:1: ", "attempts: 1e+30 is out of range; expected a whole number from 1 to 100000"),
+        ("{\n\"formation\": {\"web\": {\"quantity\": 9223372036854775807}}}", "app.json:2: ", "formation.web.quantity: 9223372036854775807 is out of range; expected a whole number from 0 to 65535"),
+        ("{\"paas\": {\"processes\": {\"web\": {\n\"breaker\": {\"cooldown\": -1}}}}}", "app.json:2: ", "paas.processes.web.breaker.cooldown: -1 is out of range"),
+        ("{\"paas\": {\"processes\": {\"web\": {\"min_uptime\": 1e999}}}}", "app.json:1: ", "number \"1e999\" is out of range; expected a finite number"),
+        // A key given twice is an error at its second line.
+        ("{\n  \"formation\": {\"web\": {\"quantity\": 1}},\n  \"formation\": {\"web\": {\"quantity\": 2}}\n}\n", "app.json:3: ", "duplicate key \"formation\"; expected each key once in an object"),
+        (String(repeating: "[", count: 100_000), "app.json:1: ", "nested more than 64 levels deep"),
+    ])
+    func appJSONNumbersAreRangeChecked(text: String, prefix: String, fragment: String) throws {
+        let app = try TempApp(procfile: "web: touch started; sleep 30\n", files: ["app.json": text])
+        defer { app.remove() }
+        expectConfigError(try paas(["check"], in: app.path), prefix, containing: fragment)
+        expectConfigError(try paas(["up"], in: app.path), prefix, containing: fragment)
+        #expect(!FileManager.default.fileExists(atPath: app.file("started")))
+    }
+
+    @Test(arguments: [
+        (["-m", "web=9223372036854775807"], "-m/--formation: ", "web.9223372036854775807 would get a port far above 65535"),
+        (["-m", "all=9223372036854775807"], "-m/--formation: ", "would get a port far above 65535"),
+        (["-m", "worker=9223372036854775807"], "-m/--formation: ", "worker.9223372036854775807 would get a port far above 65535"),
+        (["-m", "worker=65536", "-p", "1"], "-m/--formation: ", "worker.65536 would get port 65636"),
+        (["-m", "web=99999999999999999999"], "-m/--formation: ", "is not a whole number"),
+    ])
+    func hugeCountsAreConfigurationErrors(args: [String], prefix: String, fragment: String) throws {
+        // `check -m w=9223372036854775807` trapped in the port plan (fault 15).
+        let app = try TempApp(procfile: "web: a\nworker: b\n")
+        defer { app.remove() }
+        expectConfigError(try paas(["check"] + args, in: app.path), prefix, containing: fragment)
+    }
+
+    /// Runs `paas ARGS` with its output to /dev/null and returns its exit status and peak RSS
+    /// in KiB, from `wait4` (Foundation's Process reaps without reporting usage).
+    private func peakRSS(_ args: [String]) throws -> (status: Int32, kib: Int) {
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
+        var argv: [UnsafeMutablePointer<CChar>?] = ([Binaries.paas] + args).map { strdup($0) }
+        argv.append(nil)
+        defer { argv.forEach { free($0) } }
+        var envp: [UnsafeMutablePointer<CChar>?] = [strdup("PATH=/usr/bin:/bin")]
+        envp.append(nil)
+        defer { envp.forEach { free($0) } }
+        var pid: pid_t = 0
+        let rc = posix_spawn(&pid, Binaries.paas, &actions, nil, argv, envp)
+        guard rc == 0 else { throw FixtureError(message: "posix_spawn failed: \(rc)") }
+        var status: Int32 = 0
+        var usage = rusage()
+        while wait4(pid, &status, 0, &usage) < 0 && errno == EINTR {}
+        let exited = status & 0x7F == 0
+        return (exited ? (status >> 8) & 0xFF : 128 + (status & 0x7F), usage.ru_maxrss)
+    }
+
+    @Test func largeAppJSONAndEnvFilesStayLinear() throws {
+        // A 60 KB key over a 10,000-element array took 600 MB (the path of every element was
+        // stored), 1.6 GB for a 120 KB file; 100,000 .env keys took 14 s (fault 24).
+        let key = String(repeating: "k", count: 60_000)
+        let array = Array(repeating: "0", count: 10_000).joined(separator: ",")
+        let env = (0..<100_000).map { "K\($0)=${K\(max(0, $0 - 1)):-x}\n" }.joined()
+        let app = try TempApp(procfile: "web: a\n", files: ["app.json": "{\"\(key)\": [\(array)]}\n", ".env": env])
+        defer { app.remove() }
+        let start = Date()
+        let r = try peakRSS(["check", "-f", app.file("Procfile")])
+        let seconds = Date().timeIntervalSince(start)
+        #expect(r.status == 0)
+        #expect(r.kib < 200_000, "peak RSS \(r.kib) KiB")
+        #expect(seconds < 10, "\(seconds) s")
+    }
+
+    // MARK: Procfile.sample
+
+    @Test func procfileSampleChecksWithEveryType() throws {
+        let sample = Binaries.packageRoot.appendingPathComponent("Procfile.sample").path
+        let app = try TempApp()
+        defer { app.remove() }
+        let report = try json(["check", "--json", "-f", sample], in: app.path)
+        let processes = try processes(report)
+        #expect(processes.map { $0["name"] as? String } == ["web", "worker", "api", "clock", "mailer-2", "release"])
+        #expect(processes.map { $0["release"] as? Bool } == [false, false, false, false, false, true])
+        #expect(processes.map { $0["ports"] as? [Int] } == [[5000], [5100], [5200], [5300], [5400], []])
+        let commands = processes.compactMap { $0["command"] as? String }
+        #expect(commands[1] == "bundle exec sidekiq -q critical:3 -q default:1 -q mailers:1")
+        #expect(commands[2] == "./bin/api --listen 127.0.0.1:${PORT:-5000} --name \"api #1\"")
+        #expect(commands[3] == "TZ=UTC LOG_LEVEL=info ./bin/clock --every 60")
+        #expect(commands[4] == "./bin/mailer --queue mail_2")
+        let text = try paas(["check", "-f", sample], in: app.path)
+        #expect(text.status == 0, "stderr: \(text.stderr)")
+        #expect(text.stderr.isEmpty)
+        #expect(text.stdout.hasPrefix("\(sample): ok, 5 process types and a release phase\n"))
+    }
 }

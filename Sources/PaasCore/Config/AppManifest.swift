@@ -22,89 +22,157 @@ package struct AppManifest: Sendable, Equatable {
 
     package static let fileName = "app.json"
 
-    /// Parses `bytes` (the file at `file`) for a Procfile with `types`.
+    /// The bounds of app.json's numbers. Every number is range-checked here, with its line,
+    /// so that nothing later can trap or wrap on it (issue 8, faults 2, 15 and 25).
+    package enum Limits {
+        /// A health check's `port`, and any port: 1-65535 (`htons` would wrap a larger one).
+        package static let port = 1...65535
+        /// `formation.TYPE.quantity`: no more instances than there are ports.
+        package static let quantity = 0...65535
+        /// `attempts` of a check and `breaker.failures`.
+        package static let attempts = 1...100_000
+        /// Any duration, in seconds: at most a year.
+        package static let maximumSeconds: Double = 86400 * 365
+        /// A check's `wait` between runs: at least 50 ms, so that a check never spins the loop
+        /// (`"wait": 0` ran a check back to back at 33 % CPU).
+        package static let minimumWait: Double = 0.05
+    }
+
+    /// Parses `bytes` (the file at `file`) for a Procfile with `types`. One leading UTF-8 BOM is
+    /// skipped, as in the other files paas reads (RFC 8259 lets a parser ignore it).
     package static func parse(_ bytes: [UInt8], file: String, types: [String]) throws(ConfigError) -> AppManifest {
-        let parsed: (value: JSON, lines: [String: Int])
+        let bytes = TextDecoding.skippingBOM(bytes)
+        let value: JSON
         do {
-            parsed = try JSONParser.parseWithLines(bytes)
+            value = try JSONParser.parse(bytes)
         } catch {
             throw ConfigError(.syntax, file: file, line: error.line, "invalid JSON at column \(error.column): \(error.message)")
         }
-        var reader = Reader(file: file, lines: parsed.lines, types: types)
-        return try reader.manifest(parsed.value)
+        var reader = Reader(file: file, bytes: bytes, types: types)
+        return try reader.manifest(value)
+    }
+
+    /// Where a value is in app.json: `paas.processes.web.restart`, `healthchecks.web[0].port`.
+    /// Its line is looked up only when an error is reported (``JSONParser/line(of:in:)``).
+    struct Path: CustomStringConvertible {
+        var components: [JSONParser.PathComponent] = []
+
+        static func / (path: Path, key: String) -> Path {
+            Path(components: path.components + [.key(key)])
+        }
+
+        subscript(index: Int) -> Path {
+            Path(components: components + [.index(index)])
+        }
+
+        var description: String {
+            guard !components.isEmpty else { return "app.json" }
+            var text = ""
+            for c in components {
+                switch c {
+                case .key(let k): text += text.isEmpty ? k : "." + k
+                case .index(let i): text += "[\(i)]"
+                }
+            }
+            return text
+        }
     }
 
     private struct Reader {
         let file: String
-        let lines: [String: Int]
+        let bytes: [UInt8]
         let types: [String]
+        let typeSet: Set<String>
+        let root = Path()
 
-        func fail(_ path: String, _ expected: String) -> ConfigError {
-            // The line of the member, or of the closest enclosing one that has a line.
-            var p = path
-            var line = lines[p]
-            while line == nil, let dot = p.lastIndex(of: ".") {
-                p = String(p[..<dot])
-                line = lines[p]
-            }
-            return ConfigError(.syntax, file: file, line: line ?? 1, "\(path): \(expected)")
+        init(file: String, bytes: [UInt8], types: [String]) {
+            self.file = file
+            self.bytes = bytes
+            self.types = types
+            self.typeSet = Set(types)
         }
 
-        func object(_ value: JSON, _ path: String) throws(ConfigError) -> [(String, JSON)] {
+        func fail(_ path: Path, _ expected: String) -> ConfigError {
+            // The line of the member, or of the closest enclosing one that exists.
+            ConfigError(.syntax, file: file, line: JSONParser.line(of: path.components, in: bytes), "\(path): \(expected)")
+        }
+
+        func object(_ value: JSON, _ path: Path) throws(ConfigError) -> [(String, JSON)] {
             guard let pairs = value.objectPairs else { throw fail(path, "expected an object") }
             return pairs
         }
 
-        func type(_ name: String, _ path: String) throws(ConfigError) {
-            guard types.contains(name) else {
-                throw fail(path, "no process type \"\(name)\" in the Procfile; expected one of: \(types.joined(separator: ", "))")
+        func type(_ name: String, _ path: Path) throws(ConfigError) {
+            guard typeSet.contains(name) else {
+                throw fail(path, "no process type \(JSON.string(name).serialized()) in the Procfile; expected one of: \(types.joined(separator: ", "))")
             }
         }
 
-        func seconds(_ value: JSON, _ path: String) throws(ConfigError) -> UInt64 {
+        /// A duration in seconds, from `minimum` to a year, as nanoseconds.
+        func seconds(_ value: JSON, _ path: Path, minimum: Double = 0) throws(ConfigError) -> UInt64 {
             let s: Double
             switch value {
             case .int(let i): s = Double(i)
             case .number(let d): s = d
             default: throw fail(path, "expected a number of seconds")
             }
-            guard s >= 0, s <= 86400 * 365 else { throw fail(path, "expected seconds from 0 to a year") }
-            return UInt64(s * 1e9)
+            // `!(s >= minimum)` also refuses a NaN, should one ever get here.
+            guard s >= minimum, s <= Limits.maximumSeconds else {
+                let from = minimum == 0 ? "0" : "\(minimum)"
+                throw fail(path, "\(JSON.number(s).serialized()) is out of range; expected seconds from \(from) to a year (\(Int(Limits.maximumSeconds)))")
+            }
+            return UInt64((s * 1e9).rounded())
         }
 
-        func count(_ value: JSON, _ path: String, minimum: Int) throws(ConfigError) -> Int {
-            guard let n = value.int, n >= minimum else { throw fail(path, "expected a whole number, \(minimum) or more") }
+        /// A whole number within `range`.
+        func count(_ value: JSON, _ path: Path, _ range: ClosedRange<Int>) throws(ConfigError) -> Int {
+            guard let n = value.int, range.contains(n) else {
+                let shown: String
+                switch value {
+                case .int, .number: shown = "\(value.serialized()) is out of range; expected"
+                default: shown = "expected"
+                }
+                throw fail(path, "\(shown) a whole number from \(range.lowerBound) to \(range.upperBound)")
+            }
             return n
         }
 
-        mutating func manifest(_ root: JSON) throws(ConfigError) -> AppManifest {
+        mutating func manifest(_ value: JSON) throws(ConfigError) -> AppManifest {
             var m = AppManifest()
-            for (key, value) in try object(root, "app.json") {
+            for (key, value) in try object(value, root) {
                 switch key {
                 case "formation":
-                    for (name, entry) in try object(value, "formation") {
-                        try type(name, "formation.\(name)")
-                        for (k, v) in try object(entry, "formation.\(name)") where k == "quantity" {
-                            m.formation[name] = try count(v, "formation.\(name).quantity", minimum: 0)
+                    let formation = root / "formation"
+                    for (name, entry) in try object(value, formation) {
+                        let path = formation / name
+                        try type(name, path)
+                        for (k, v) in try object(entry, path) where k == "quantity" {
+                            m.formation[name] = try count(v, path / "quantity", Limits.quantity)
                         }
                     }
                 case "healthchecks":
-                    for (name, list) in try object(value, "healthchecks") {
-                        try type(name, "healthchecks.\(name)")
-                        guard let items = list.array else { throw fail("healthchecks.\(name)", "expected an array of checks") }
-                        m.healthchecks[name] = try items.enumerated().map { (i, item) throws(ConfigError) in try check(item, "healthchecks.\(name)[\(i)]") }
+                    let healthchecks = root / "healthchecks"
+                    for (name, list) in try object(value, healthchecks) {
+                        let path = healthchecks / name
+                        try type(name, path)
+                        guard let items = list.array else { throw fail(path, "expected an array of checks") }
+                        var checks: [HealthCheck] = []
+                        for (i, item) in items.enumerated() { checks.append(try check(item, path[i])) }
+                        m.healthchecks[name] = checks
                     }
                 case "paas":
-                    for (k, v) in try object(value, "paas") {
-                        guard k == "processes" else { throw fail("paas.\(k)", "unknown key; expected \"processes\"") }
-                        for (name, settings) in try object(v, "paas.processes") {
-                            try type(name, "paas.processes.\(name)")
-                            m.processes[name] = try restart(settings, "paas.processes.\(name)")
+                    let paas = root / "paas"
+                    for (k, v) in try object(value, paas) {
+                        guard k == "processes" else { throw fail(paas / k, "unknown key; expected \"processes\"") }
+                        let processes = paas / "processes"
+                        for (name, settings) in try object(v, processes) {
+                            try type(name, processes / name)
+                            m.processes[name] = try restart(settings, processes / name)
                         }
                         try checkOrder(m)
                     }
                 default:
-                    continue // other platforms' keys (name, scripts, healthchecks, env...)
+                    continue // other platforms' keys (name, scripts, env...)
                 }
             }
             return m
@@ -116,7 +184,7 @@ package struct AppManifest: Sendable, Equatable {
             func visit(_ t: String, _ trail: [String]) throws(ConfigError) {
                 if state[t] == 2 { return }
                 if state[t] == 1 {
-                    throw fail("paas.processes.\(trail.first ?? t).after", "start order has a cycle: \((trail + [t]).joined(separator: " -> ")); expected types that do not wait for each other")
+                    throw fail(root / "paas" / "processes" / (trail.first ?? t) / "after", "start order has a cycle: \((trail + [t]).joined(separator: " -> ")); expected types that do not wait for each other")
                 }
                 state[t] = 1
                 for d in m.processes[t]?.after ?? [] { try visit(d, trail + [t]) }
@@ -125,32 +193,32 @@ package struct AppManifest: Sendable, Equatable {
             for t in m.processes.keys.sorted() { try visit(t, []) }
         }
 
-        func check(_ value: JSON, _ path: String) throws(ConfigError) -> HealthCheck {
+        func check(_ value: JSON, _ path: Path) throws(ConfigError) -> HealthCheck {
             var kind = HealthCheck.Kind.startup
             var probe = HealthCheck.Probe.tcp
             var content: String?
             var name = ""
             var c = HealthCheck(kind: .startup, probe: .tcp, name: "")
-            var path_: String?
+            var httpPath: String?
             for (key, v) in try object(value, path) {
-                let p = "\(path).\(key)"
+                let p = path / key
                 switch key {
                 case "type":
                     guard let s = v.string, let k = HealthCheck.Kind(rawValue: s) else { throw fail(p, "expected \"startup\", \"readiness\" or \"liveness\"") }
                     kind = k
                 case "path":
                     guard let s = v.string, s.hasPrefix("/") else { throw fail(p, "expected a path starting with /") }
-                    path_ = s
+                    httpPath = s
                 case "content":
                     guard let s = v.string else { throw fail(p, "expected a string") }
                     content = s
                 case "command":
                     guard let items = v.array, !items.isEmpty, items.allSatisfy({ $0.string != nil }) else { throw fail(p, "expected a non-empty array of strings") }
                     probe = .command(items.compactMap(\.string))
-                case "port": c.port = try count(v, p, minimum: 1)
+                case "port": c.port = try count(v, p, Limits.port)
                 case "timeout": c.timeout = try seconds(v, p)
-                case "wait": c.wait = try seconds(v, p)
-                case "attempts": c.attempts = try count(v, p, minimum: 1)
+                case "wait": c.wait = try seconds(v, p, minimum: Limits.minimumWait)
+                case "attempts": c.attempts = try count(v, p, Limits.attempts)
                 case "initialDelay": c.initialDelay = try seconds(v, p)
                 case "name":
                     guard let s = v.string else { throw fail(p, "expected a string") }
@@ -161,21 +229,21 @@ package struct AppManifest: Sendable, Equatable {
                     throw fail(p, "unknown key; expected type, path, content, command, port, timeout, wait, attempts, initialDelay or name")
                 }
             }
-            if let path_ {
+            if let httpPath {
                 if case .command = probe { throw fail(path, "a check has a path or a command, not both") }
-                probe = .http(path: path_, content: content)
+                probe = .http(path: httpPath, content: content)
             }
-            if c.timeout == 0 { throw fail("\(path).timeout", "expected more than 0 seconds") }
+            if c.timeout == 0 { throw fail(path / "timeout", "expected more than 0 seconds") }
             c.kind = kind
             c.probe = probe
             c.name = name.isEmpty ? "\(kind.rawValue) check" : name
             return c
         }
 
-        func restart(_ value: JSON, _ path: String) throws(ConfigError) -> RestartSettings {
+        func restart(_ value: JSON, _ path: Path) throws(ConfigError) -> RestartSettings {
             var r = RestartSettings()
             for (key, v) in try object(value, path) {
-                let p = "\(path).\(key)"
+                let p = path / key
                 switch key {
                 case "restart":
                     guard let s = v.string, let policy = RestartSettings.Policy(rawValue: s) else {
@@ -195,7 +263,7 @@ package struct AppManifest: Sendable, Equatable {
                     r.after = items.compactMap(\.string)
                 case "backoff":
                     for (k, x) in try object(v, p) {
-                        let q = "\(p).\(k)"
+                        let q = p / k
                         switch k {
                         case "initial": r.initialDelay = try seconds(x, q)
                         case "max": r.maximumDelay = try seconds(x, q)
@@ -212,12 +280,12 @@ package struct AppManifest: Sendable, Equatable {
                         default: throw fail(q, "unknown key; expected initial, max, jitter or reset_after")
                         }
                     }
-                    if r.initialDelay == 0 || r.initialDelay > r.maximumDelay { throw fail("\(p).initial", "expected more than 0 and at most backoff.max") }
+                    if r.initialDelay == 0 || r.initialDelay > r.maximumDelay { throw fail(p / "initial", "expected more than 0 and at most backoff.max") }
                 case "breaker":
                     for (k, x) in try object(v, p) {
-                        let q = "\(p).\(k)"
+                        let q = p / k
                         switch k {
-                        case "failures": r.breakerFailures = try count(x, q, minimum: 1)
+                        case "failures": r.breakerFailures = try count(x, q, Limits.attempts)
                         case "window": r.breakerWindow = try seconds(x, q)
                         case "cooldown": r.cooldown = try seconds(x, q)
                         case "max_cooldown": r.maximumCooldown = try seconds(x, q)

@@ -3,11 +3,12 @@
 package enum CheckReport {
     package static func json(_ config: AppConfig) -> String {
         let f = config.formation
+        let byName = Dictionary(f.types.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         let processes: [JSON] = config.procfile.entries.map { entry in
             if entry.name == Formation.releaseName {
                 return .object([("name", .string(entry.name)), ("command", .string(entry.command)), ("quantity", .int(0)), ("ports", .array([])), ("release", .bool(true))])
             }
-            let type = f.types.first { $0.name == entry.name }!
+            let type = byName[entry.name]!
             return .object([
                 ("name", .string(type.name)), ("command", .string(type.command)), ("quantity", .int(type.quantity)),
                 ("ports", .array(f.ports(of: type).map { .int($0) })), ("release", .bool(false)),
@@ -64,6 +65,7 @@ package enum CheckReport {
         out += "env files: \(config.env.files.isEmpty ? "none" : config.env.files.joined(separator: ", "))\n"
         out += "root: \(config.paths.root)\n"
         out += "app.json: \(config.manifestPath ?? "none")\n\n"
+        let byName = Dictionary(f.types.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         let width = max(4, config.procfile.entries.map(\.name.count).max() ?? 0)
         func pad(_ s: String, _ w: Int) -> String { s + String(repeating: " ", count: max(0, w - s.count)) }
         out += "\(pad("TYPE", width))  QTY  \(pad("PORTS", 11))  \(pad("RESTART", 10))  COMMAND\n"
@@ -72,7 +74,7 @@ package enum CheckReport {
                 out += "\(pad(entry.name, width))    -  \(pad("(first)", 11))  \(pad("-", 10))  \(entry.command)\n"
                 continue
             }
-            let type = f.types.first { $0.name == entry.name }!
+            let type = byName[entry.name]!
             let ports = f.ports(of: type)
             let portText = ports.isEmpty ? "-" : ports.count == 1 ? "\(ports[0])" : "\(ports.first!)-\(ports.last!)"
             out += "\(pad(type.name, width))  \(String(repeating: " ", count: max(0, 3 - String(type.quantity).count)))\(type.quantity)  \(pad(portText, 11))  \(pad(restartWord(config.restartSettings(type.name)), 10))  \(type.command)\n"

@@ -11,6 +11,12 @@ public struct ConfigError: Error, Sendable, Equatable, CustomStringConvertible {
         case unreadable
         /// The path names a directory, not a file.
         case isDirectory
+        /// The path is a symbolic link to nothing, or part of a link loop.
+        case brokenLink
+        /// The path names a FIFO, a device or a socket: only regular files are read.
+        case notRegularFile
+        /// The file is larger than paas reads (`FileSystem.maximumFileSize`).
+        case tooLarge
         /// The file is not valid UTF-8.
         case invalidUTF8
         /// A line does not follow the grammar.

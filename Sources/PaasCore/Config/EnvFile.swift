@@ -75,6 +75,11 @@ public struct EnvFile: Sendable, Equatable {
 /// - `${NAME:?}` with an empty message reports "is not set" / "is empty" and what was expected.
 /// - A NUL byte anywhere is an error: an environment variable cannot carry one.
 public enum EnvFileParser {
+    /// How deep `${NAME:-${OTHER:-...}}` words may nest: 64 levels. Expansion recurses once per
+    /// level, so without a bound a hostile file (10,000 levels) overflowed the stack; 64 is far
+    /// beyond any real default chain.
+    public static let maximumNesting = 64
+
     /// Parses an env file from raw bytes: validates UTF-8 (reporting the line of the first bad
     /// byte), skips one leading BOM and reads CRLF as LF (inside quoted values too).
     ///
@@ -268,7 +273,7 @@ struct EnvScanner {
         }
         let trimmed = bytes[start..<end].trimmingBlanks()
         var cursor = Cursor(position: trimmed.startIndex, end: trimmed.endIndex, line: line)
-        let value = try expand(&cursor, mode: .unquoted, inWord: false, evaluate: true, lookup: lookup)
+        let value = try expand(&cursor, mode: .unquoted, inWord: false, evaluate: true, depth: 0, lookup: lookup)
         skipToLineEnd()
         return String(decoding: value, as: UTF8.self)
     }
@@ -318,7 +323,7 @@ struct EnvScanner {
         i += 1
         // Pass 2: escapes and interpolation, counting lines from the opening quote.
         var cursor = Cursor(position: start, end: end, line: openLine)
-        let value = try expand(&cursor, mode: .double, inWord: false, evaluate: true, lookup: lookup)
+        let value = try expand(&cursor, mode: .double, inWord: false, evaluate: true, depth: 0, lookup: lookup)
         return String(decoding: value, as: UTF8.self)
     }
 
@@ -354,9 +359,9 @@ struct EnvScanner {
 
     /// Expands `bytes[cursor.position..<cursor.end]`. With `inWord`, stops before an unescaped `}`
     /// (the caller checks it is there). With `evaluate` false it only checks syntax: no lookups,
-    /// no warnings, no `:?` errors.
+    /// no warnings, no `:?` errors. `depth` counts the `${...}` words this one is inside.
     private mutating func expand(
-        _ cursor: inout Cursor, mode: Mode, inWord: Bool, evaluate: Bool, lookup: (String) -> String?
+        _ cursor: inout Cursor, mode: Mode, inWord: Bool, evaluate: Bool, depth: Int, lookup: (String) -> String?
     ) throws(ConfigError) -> [UInt8] {
         var out: [UInt8] = []
         while cursor.position < cursor.end {
@@ -382,7 +387,7 @@ struct EnvScanner {
                     cursor.position += 1
                 }
             case ASCII.dollar:
-                try dollar(&cursor, into: &out, mode: mode, evaluate: evaluate, lookup: lookup)
+                try dollar(&cursor, into: &out, mode: mode, evaluate: evaluate, depth: depth, lookup: lookup)
             case ASCII.lf:
                 cursor.line += 1
                 out.append(byte)
@@ -410,7 +415,7 @@ struct EnvScanner {
 
     /// Handles the `$` at `cursor.position`.
     private mutating func dollar(
-        _ cursor: inout Cursor, into out: inout [UInt8], mode: Mode, evaluate: Bool,
+        _ cursor: inout Cursor, into out: inout [UInt8], mode: Mode, evaluate: Bool, depth: Int,
         lookup: (String) -> String?
     ) throws(ConfigError) {
         let dollarLine = cursor.line
@@ -478,6 +483,13 @@ struct EnvScanner {
                 line: dollarLine)
         }
         cursor.position = j + 1
+        // The word is expanded by recursion: bound it before going one level deeper.
+        guard depth < EnvFileParser.maximumNesting else {
+            throw error(
+                "substitutions nested more than \(EnvFileParser.maximumNesting) levels deep; expected at most "
+                    + "\(EnvFileParser.maximumNesting) levels of \"${NAME:-...}\" inside one another",
+                line: dollarLine)
+        }
 
         let value = evaluate ? resolve(name, lookup: lookup) : nil
         let isSet = value != nil
@@ -490,7 +502,7 @@ struct EnvScanner {
         case ASCII.plus: useWord = condition
         default: useWord = !condition  // '?': the word is the error message
         }
-        let word = try expand(&cursor, mode: mode, inWord: true, evaluate: evaluate && useWord, lookup: lookup)
+        let word = try expand(&cursor, mode: mode, inWord: true, evaluate: evaluate && useWord, depth: depth + 1, lookup: lookup)
         guard cursor.position < cursor.end && bytes[cursor.position] == ASCII.closeBrace else {
             throw unterminated
         }

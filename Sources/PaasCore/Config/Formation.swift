@@ -7,8 +7,19 @@ package struct ProcessType: Sendable, Equatable {
     package var index: Int
     package var quantity: Int
 
-    /// The port of instance `number` (1-based): `base + 100*index + (number-1)`.
-    package func port(_ number: Int, base: Int) -> Int { base + 100 * index + (number - 1) }
+    /// The port of instance `number` (1-based): `base + 100*index + (number-1)`, or `Int.max`
+    /// when that does not fit an `Int`.
+    ///
+    /// Counts come from users (`-m web=9223372036854775807`, `paas scale`), so the arithmetic
+    /// saturates instead of trapping; ``Formation/validatePorts(source:)`` then refuses any
+    /// port above 65535, which `Int.max` is.
+    package func port(_ number: Int, base: Int) -> Int {
+        let (block, o1) = index.multipliedReportingOverflow(by: 100)
+        let (start, o2) = base.addingReportingOverflow(block)
+        let (offset, o3) = number.subtractingReportingOverflow(1)
+        let (port, o4) = start.addingReportingOverflow(offset)
+        return o1 || o2 || o3 || o4 ? Int.max : port
+    }
 }
 
 /// What runs: the formation's types, with the release command apart.
@@ -57,7 +68,8 @@ package struct Formation: Sendable, Equatable {
         for (i, type) in types.enumerated() where type.quantity > 0 {
             let last = type.port(type.quantity, base: basePort)
             if last > 65535 {
-                throw ConfigError(.badOption, file: source, line: nil, "\(type.name).\(type.quantity) would get port \(last); expected every port of the plan below 65536 (lower the base port or the counts)")
+                let port = last == Int.max ? "a port far above 65535" : "port \(last)"
+                throw ConfigError(.badOption, file: source, line: nil, "\(type.name).\(type.quantity) would get \(port); expected every port of the plan below 65536 (lower the base port or the counts)")
             }
             if i + 1 < types.count, type.quantity > 100 {
                 throw ConfigError(.badOption, file: source, line: nil, "\(type.name)=\(type.quantity) would reach the ports of \(types[i + 1].name); expected at most 100 instances of a type that is not the last in the Procfile")

@@ -11,7 +11,7 @@ package enum OneOff {
         let env = try ConfigLoader.env(paths, environment: environment)
         let base = try ConfigLoader.basePort(options, env: env, environment: environment)
         var procfile: Procfile?
-        if FileSystem.exists(paths.procfile) || options.procfile != nil {
+        if !FileSystem.isAbsent(paths.procfile) || options.procfile != nil {
             procfile = try ConfigLoader.procfile(paths)
         }
         let name = words[0]

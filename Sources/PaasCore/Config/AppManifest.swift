@@ -257,6 +257,16 @@ package struct AppManifest: Sendable, Equatable {
                     r.minimumUptime = try seconds(v, p)
                 case "boot_timeout":
                     r.bootTimeout = try seconds(v, p)
+                case "stop_signal":
+                    guard let s = v.string, let signal = StopSignal(name: s) else {
+                        throw fail(p, "expected one of \(StopSignal.allCases.map { "\"\($0.rawValue)\"" }.joined(separator: ", ")) (a signal the app can act on; SIGKILL follows at stop_timeout)")
+                    }
+                    r.stopSignal = signal
+                case "stop_timeout":
+                    r.stopTimeout = try seconds(v, p)
+                case "singleton":
+                    guard let b = v.bool else { throw fail(p, "expected true or false") }
+                    r.singleton = b
                 case "after":
                     guard let items = v.array, items.allSatisfy({ $0.string != nil }) else { throw fail(p, "expected an array of process types") }
                     for name in items.compactMap(\.string) { try type(name, p) }
@@ -293,7 +303,7 @@ package struct AppManifest: Sendable, Equatable {
                         }
                     }
                 default:
-                    throw fail(p, "unknown key; expected restart, allow_exit, min_uptime, boot_timeout, after, backoff or breaker")
+                    throw fail(p, "unknown key; expected restart, allow_exit, min_uptime, boot_timeout, after, backoff, breaker, stop_signal, stop_timeout or singleton")
                 }
             }
             return r

@@ -65,14 +65,17 @@ package struct Formation: Sendable, Equatable {
 
     /// Checks that the plan fits below 65536 and that types do not share ports.
     package func validatePorts(source: String) throws(ConfigError) {
-        for (i, type) in types.enumerated() where type.quantity > 0 {
+        // By port slot: after a reload the slots need not follow the Procfile's order.
+        let bySlot = types.sorted { $0.index < $1.index }
+        for (i, type) in bySlot.enumerated() where type.quantity > 0 {
             let last = type.port(type.quantity, base: basePort)
             if last > 65535 {
                 let port = last == Int.max ? "a port far above 65535" : "port \(last)"
                 throw ConfigError(.badOption, file: source, line: nil, "\(type.name).\(type.quantity) would get \(port); expected every port of the plan below 65536 (lower the base port or the counts)")
             }
-            if i + 1 < types.count, type.quantity > 100 {
-                throw ConfigError(.badOption, file: source, line: nil, "\(type.name)=\(type.quantity) would reach the ports of \(types[i + 1].name); expected at most 100 instances of a type that is not the last in the Procfile")
+            if i + 1 < bySlot.count, type.quantity > 100 * (bySlot[i + 1].index - type.index) {
+                let room = 100 * (bySlot[i + 1].index - type.index)
+                throw ConfigError(.badOption, file: source, line: nil, "\(type.name)=\(type.quantity) would reach the ports of \(bySlot[i + 1].name); expected at most \(room) instances of a type that is not the last in the Procfile")
             }
         }
     }

@@ -36,6 +36,19 @@ package enum Signal {
     package static let kill = SIGKILL
     package static let child = SIGCHLD
     package static let resume = SIGCONT
+
+    /// The number of a graceful stop signal.
+    package static func number(_ signal: StopSignal) -> Int32 {
+        switch signal {
+        case .term: SIGTERM
+        case .int: SIGINT
+        case .quit: SIGQUIT
+        case .hup: SIGHUP
+        case .usr1: SIGUSR1
+        case .usr2: SIGUSR2
+        case .winch: SIGWINCH
+        }
+    }
     package static let user1 = SIGUSR1
     package static let user2 = SIGUSR2
     /// Signals whose default action would end paas and that paas has no use for: ignored,
@@ -61,6 +74,7 @@ package enum Signal {
         case SIGCHLD: "SIGCHLD"
         case SIGCONT: "SIGCONT"
         case SIGXFSZ: "SIGXFSZ"
+        case SIGWINCH: "SIGWINCH"
         default: "signal \(signal)"
         }
     }

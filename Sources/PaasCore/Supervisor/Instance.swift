@@ -69,15 +69,16 @@ package struct InstanceState: Sendable, Equatable {
         phase = .failedToStart(reason)
     }
 
-    /// A graceful stop: SIGTERM to the group, once. An instance that never started just ends.
-    package mutating func stop() -> Action {
+    /// A graceful stop: `signal` (SIGTERM unless the type chose another) to the group, once.
+    /// An instance that never started just ends.
+    package mutating func stop(signal: Int32 = Signal.terminate) -> Action {
         switch phase {
         case .pending:
             phase = .failedToStart("stopped before it started")
             return .none
         case .running(let pid):
             phase = .stopping(pid: pid, killed: false)
-            return .signalGroup(Signal.terminate, pgid: pid)
+            return .signalGroup(signal, pgid: pid)
         case .stopping, .exited, .failedToStart:
             return .none
         }

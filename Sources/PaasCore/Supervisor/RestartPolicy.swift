@@ -33,6 +33,13 @@ package struct RestartSettings: Sendable, Equatable {
     /// Without a startup check, a `web` instance must accept on `$PORT` within this (Heroku's
     /// R10 rule), else it has failed to start.
     package var bootTimeout: UInt64 = 60 * Self.second
+    /// The signal that asks an instance to stop (`SIGTERM`; some apps want `SIGINT` or `SIGQUIT`).
+    package var stopSignal = StopSignal.term
+    /// Grace between the stop signal and SIGKILL; nil: `-t`.
+    package var stopTimeout: UInt64?
+    /// Two instances must never run at once (a clock): a reload stops the old one before it
+    /// starts the new one.
+    package var singleton = false
 
     package static let second: UInt64 = 1_000_000_000
 
@@ -80,6 +87,17 @@ package struct Backoff: Sendable, Equatable {
             d *= 2
         }
         return min(d, settings.maximumDelay)
+    }
+}
+
+/// The graceful stop signals a type may choose (app.json `stop_signal`); SIGKILL is not one.
+package enum StopSignal: String, Sendable, CaseIterable {
+    case term = "SIGTERM", int = "SIGINT", quit = "SIGQUIT", hup = "SIGHUP", usr1 = "SIGUSR1", usr2 = "SIGUSR2", winch = "SIGWINCH"
+
+    /// `SIGINT`, `INT` or `sigint`.
+    package init?(name: String) {
+        let upper = name.uppercased()
+        self.init(rawValue: upper.hasPrefix("SIG") ? upper : "SIG" + upper)
     }
 }
 

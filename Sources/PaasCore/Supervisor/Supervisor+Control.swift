@@ -149,7 +149,7 @@ extension Supervisor {
                         current[name] = nil
                         forgetIfDone(index)
                     } else {
-                        signal(members[index].state.stop(), index)
+                        stopInstance(index)
                     }
                 }
             }
@@ -194,7 +194,7 @@ extension Supervisor {
                 }
             } else {
                 members[index].intent = .restart
-                signal(members[index].state.stop(), index)
+                stopInstance(index)
             }
         }
         return [("restarted", .array(names))]
@@ -220,7 +220,7 @@ extension Supervisor {
             event("stopping \(name) (paas stop)")
             if probes[members[index].identity.type]?.member == index { closeBreaker(of: members[index].identity.type, by: "paas stop (its probe was stopped)") }
             members[index].intent = .hold
-            signal(members[index].state.stop(), index)
+            stopInstance(index)
         }
         return [("stopped", .array(names))]
     }

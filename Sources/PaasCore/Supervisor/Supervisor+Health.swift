@@ -229,7 +229,7 @@ extension Supervisor {
                 health[index] = h
                 event("\(name) failed to start: \(check.name) failed \(h.failures[i]) times (\(detail))")
                 members[index].intent = .failed
-                signal(members[index].state.stop(), index)
+                stopInstance(index)
                 return
             } else {
                 h.nextAt[i] = now + check.wait
@@ -245,7 +245,7 @@ extension Supervisor {
                 health[index] = h
                 event("\(name) failed its liveness check \(h.failures[i]) times (\(detail)); restarting it")
                 members[index].intent = .restart
-                signal(members[index].state.stop(), index)
+                stopInstance(index)
                 return
             }
             h.nextAt[i] = now + check.wait

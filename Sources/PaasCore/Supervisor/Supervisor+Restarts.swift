@@ -76,8 +76,8 @@ extension Supervisor {
     /// Fires what is due: restarts after their delay, half-open probes after a cool-down,
     /// and the closing of a breaker whose probe stayed up.
     func fireTimers(now: UInt64) {
-        guard runState.phase == .running else { return }
         killOverdueGroups(now: now)
+        guard runState.phase == .running else { return }
         fireHealthTimers(now: now)
         for (name, pending) in pendingRestarts where pending.at <= now {
             pendingRestarts[name] = nil

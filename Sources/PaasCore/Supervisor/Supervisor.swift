@@ -137,7 +137,9 @@ package final class Supervisor {
         self.outer = poller
         for type in plan.app.formation.types { desired[type.name] = 0 }
         for type in plan.types { desired[type.name] = type.quantity }
-        self.runState = RunState(hasRelease: plan.runRelease, timeoutSeconds: plan.app.timeout)
+        // The whole formation's deadline: the longest grace any type has.
+        let longest = plan.app.formation.types.compactMap { plan.app.restartSettings($0.name).stopTimeout }.max().map { Double($0) / 1e9 } ?? 0
+        self.runState = RunState(hasRelease: plan.runRelease, timeoutSeconds: max(plan.app.timeout, longest))
         guardian = Guardian()
         SignalSource.ignoreBrokenPipe()
         SignalSource.ignore(Signal.ignoredByPaas)
@@ -338,8 +340,10 @@ package final class Supervisor {
             } else if runState.phase == .running && !groupStops.contains(pid) {
                 // The group goes with its leader, by the same deadline as any stop, before
                 // the name starts again.
-                event("\(name): processes of its group outlived it; sending SIGTERM (SIGKILL in \(Self.seconds(runState.timeoutNanos)))")
-                stopGroup(pid, name: name, now: now)
+                let type = members[index].identity.type
+                let sig = Signal.number(plan.app.restartSettings(type).stopSignal)
+                event("\(name): processes of its group outlived it; sending \(Signal.name(sig)) (SIGKILL in \(Self.seconds(stopTimeout(type))))")
+                stopGroup(pid, name: name, signal: sig, timeout: stopTimeout(type), now: now)
             }
             if members[index].isRelease {
                 perform(runState.releaseExited(status, now: now), reason: .releaseFailed(status))
@@ -382,11 +386,11 @@ package final class Supervisor {
 
     /// SIGTERM (and SIGCONT, so that a stopped process acts on it) to a group whose
     /// instance has been reaped; SIGKILL follows at the deadline.
-    private func stopGroup(_ pgid: Int32, name: String, now: UInt64) {
-        Signal.sendToGroup(Signal.terminate, pgid)
+    private func stopGroup(_ pgid: Int32, name: String, signal: Int32, timeout: UInt64, now: UInt64) {
+        Signal.sendToGroup(signal, pgid)
         Signal.sendToGroup(Signal.resume, pgid)
-        signalledGroups[pgid] = Signal.terminate
-        _ = groupStops.begin(pgid, name: name, deadline: now + runState.timeoutNanos)
+        signalledGroups[pgid] = signal
+        _ = groupStops.begin(pgid, name: name, deadline: now + timeout)
     }
 
     /// SIGUSR1 and SIGUSR2 to paas go on to every running instance's group (nginx reopens
@@ -400,11 +404,12 @@ package final class Supervisor {
     /// SIGKILL to every group whose stop deadline has passed.
     func killOverdueGroups(now: UInt64) {
         for group in groupStops.due(now: now) {
+            let type = group.name.split(separator: ".").first.map(String.init) ?? group.name
             if let index = memberByPID[group.pgid] {
-                event("\(group.name) did not stop within \(Self.seconds(runState.timeoutNanos))")
+                event("\(group.name) did not stop within \(Self.seconds(stopTimeout(type)))")
                 signal(members[index].state.kill(), index)
             } else {
-                event("what is left of \(group.name)'s process group did not stop within \(Self.seconds(runState.timeoutNanos)); sending SIGKILL (group \(group.pgid))")
+                event("what is left of \(group.name)'s process group did not stop within \(Self.seconds(stopTimeout(type))); sending SIGKILL (group \(group.pgid))")
                 Signal.sendToGroup(Signal.kill, group.pgid)
                 signalledGroups[group.pgid] = Signal.kill
             }
@@ -528,7 +533,7 @@ package final class Supervisor {
         case .stopAll:
             if let reason { event(describe(reason)) }
             for i in members.serials {
-                signal(members[i].state.stop(), i)
+                stopInstance(i)
             }
             signalStrays(Signal.terminate)
         case .killAll:
@@ -544,6 +549,16 @@ package final class Supervisor {
         }
     }
 
+    /// A graceful stop of one instance: its type's stop signal, SIGKILL at its stop timeout.
+    func stopInstance(_ index: Int) {
+        signal(members[index].state.stop(signal: Signal.number(plan.app.restartSettings(members[index].identity.type).stopSignal)), index)
+    }
+
+    /// The grace a type's instances get between the stop signal and SIGKILL.
+    func stopTimeout(_ type: String) -> UInt64 {
+        plan.app.restartSettings(type).stopTimeout ?? UInt64(plan.app.timeout * 1e9)
+    }
+
     func signal(_ action: InstanceState.Action, _ index: Int) {
         guard case .signalGroup(let sig, let pgid) = action else { return }
         let name = members[index].identity.name
@@ -553,7 +568,7 @@ package final class Supervisor {
             signalledGroups[pgid] = sig
             groupStops.killed(pgid, name: name)
         } else {
-            stopGroup(pgid, name: name, now: Clock.monotonicNanos())
+            stopGroup(pgid, name: name, signal: sig, timeout: stopTimeout(members[index].identity.type), now: Clock.monotonicNanos())
         }
     }
 
@@ -612,6 +627,9 @@ package final class Supervisor {
         var timeout: Int32 = -1
         if let deadline = runState.deadline { timeout = until(deadline) }
         if runState.phase == .running, let next = nextTimer() {
+            timeout = timeout < 0 ? until(next) : min(timeout, until(next))
+        } else if runState.isStopping, let next = groupStops.nextDeadline {
+            // Types with a shorter stop_timeout than the whole formation's are killed at theirs.
             timeout = timeout < 0 ? until(next) : min(timeout, until(next))
         }
         if members.all.allSatisfy({ $0.state.isFinished }) && runState.isStopping {

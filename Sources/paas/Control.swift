@@ -45,7 +45,8 @@ func request(_ request: ControlRequest, _ app: ControlAppOptions) throws -> JSON
     }
     if reply["ok"]?.bool != true {
         FileDescriptorIO.printError("paas: \(reply["error"]?.string ?? "request refused")\n")
-        throw ExitCode(ExitStatusCode.refused)
+        // A refusal with a status of its own (a reload's configuration error: 78).
+        throw ExitCode(reply["exit"]?.int.map { Int32(clamping: $0) } ?? ExitStatusCode.refused)
     }
     return reply
 }
@@ -149,6 +150,33 @@ struct Stop: ParsableCommand {
         } else {
             printNames(reply, "stopped", doing: "stopping", nothing: "stop")
         }
+    }
+}
+
+struct Reload: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "reload",
+        abstract: "Re-read the Procfile, env files and app.json of a running paas up and apply the difference (also SIGHUP).",
+        discussion: """
+        Types whose command, environment or app.json settings changed are replaced one instance at a time \
+        (the new one must be ready before the old one stops; a singleton or a type bound to $PORT stops first); \
+        new types start, removed types stop, changed counts apply like scale; everything else keeps its pid, \
+        port, restarts and backoff. A bad configuration changes nothing: the error is printed and paas exits 78.
+        """
+    )
+
+    @OptionGroup var app: ControlAppOptions
+
+    func run() throws {
+        let reply = try request(.reload, app)
+        let changed = (reply["changed"]?.array ?? []).compactMap(\.string)
+        let generation = reply["generation"]?.int ?? 0
+        if changed.isEmpty {
+            FileDescriptorIO.printOut("nothing changed (generation \(generation))\n")
+            return
+        }
+        let release = reply["release"]?.string == "running" ? " after the new release phase" : ""
+        FileDescriptorIO.printOut(changed.map { "\($0)\n" }.joined() + "reloading to generation \(generation)\(release)\n")
     }
 }
 

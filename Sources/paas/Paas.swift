@@ -23,10 +23,11 @@ struct Paas: ParsableCommand {
         Exit statuses: 0 after a requested shutdown; a child's own status when its exit ended the run \
         (128+N when signal N killed it); 1 when `config KEY` is not set or paas up refused a request; \
         64 for bad usage; 69 when no paas up runs for the app; 71 when a process could not be started; \
-        75 when another paas up already runs for the app; 78 for a configuration error.
+        75 when another paas up already runs for the app (or a reload is under way); 78 for a configuration \
+        error (also a reload's).
         """,
         version: PaasVersion.current,
-        subcommands: [Up.self, Run.self, Check.self, ConfigCommand.self, PS.self, Scale.self, Restart.self, Stop.self, Logs.self]
+        subcommands: [Up.self, Run.self, Check.self, ConfigCommand.self, PS.self, Scale.self, Restart.self, Stop.self, Reload.self, Logs.self]
     )
 }
 

@@ -7,8 +7,9 @@ struct Up: ParsableCommand {
         abstract: "Run the formation in the foreground (alias: start).",
         discussion: """
         Runs the release phase first when the Procfile has a `release` entry, then every process type \
-        (or only the TYPEs named). SIGINT, SIGTERM or SIGHUP stops everything: SIGTERM to each process \
-        group, SIGKILL after the timeout; a second Ctrl-C kills at once. When a process exits on its own \
+        (or only the TYPEs named). SIGINT or SIGTERM stops everything: SIGTERM to each process \
+        group, SIGKILL after the timeout; a second Ctrl-C kills at once. SIGHUP reloads the configuration \
+        (as `paas reload`); closing the terminal still stops everything. When a process exits on its own \
         the rest are stopped and paas exits with its status.
         """,
         aliases: ["start"]
@@ -50,7 +51,11 @@ struct Up: ParsableCommand {
             if case .alreadyRunning = error { throw ExitCode(ExitStatusCode.alreadyRunning) }
             throw ExitCode(ExitStatusCode.startFailure)
         }
-        let status = Supervisor(plan: plan, control: control, poller: poller).run()
+        let options = app.options
+        let reloader: @Sendable () throws(ConfigError) -> AppConfig = { () throws(ConfigError) -> AppConfig in
+            try AppConfig.load(options, environment: environment)
+        }
+        let status = Supervisor(plan: plan, control: control, poller: poller, reloader: reloader).run()
         throw ExitCode(status)
     }
 }

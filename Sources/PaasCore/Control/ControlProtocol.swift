@@ -20,6 +20,7 @@ package enum ControlRequest: Sendable, Equatable {
     case restart([String])
     case stop([String])
     case logs(lines: Int, follow: Bool, targets: [String])
+    case reload
 
     /// Decodes one request line; the error text goes back to the client as is.
     package static func decode(_ line: ArraySlice<UInt8>) -> Result<ControlRequest, ControlError> {
@@ -36,6 +37,7 @@ package enum ControlRequest: Sendable, Equatable {
         }
         switch cmd {
         case "hello": return .success(.hello)
+        case "reload": return .success(.reload)
         case "ps": return .success(.ps)
         case "scale":
             guard let pairs = json["counts"]?.objectPairs, !pairs.isEmpty else { return .failure(ControlError("\"counts\" must be an object like {\"web\": 4}")) }
@@ -52,7 +54,7 @@ package enum ControlRequest: Sendable, Equatable {
             guard lines >= 0 else { return .failure(ControlError("\"lines\" must be 0 or more")) }
             return targets().map { .logs(lines: lines, follow: json["follow"]?.bool ?? false, targets: $0) }
         default:
-            return .failure(ControlError("unknown command \"\(cmd)\"; expected hello, ps, scale, restart, stop or logs"))
+            return .failure(ControlError("unknown command \"\(cmd)\"; expected hello, ps, scale, restart, stop, logs or reload"))
         }
     }
 
@@ -61,6 +63,7 @@ package enum ControlRequest: Sendable, Equatable {
         var pairs: [(String, JSON)] = [("v", .int(ControlProtocol.version))]
         switch self {
         case .hello: pairs.append(("cmd", .string("hello")))
+        case .reload: pairs.append(("cmd", .string("reload")))
         case .ps: pairs.append(("cmd", .string("ps")))
         case .scale(let spec):
             var counts: [(String, JSON)] = []
@@ -79,7 +82,13 @@ package enum ControlRequest: Sendable, Equatable {
 /// An error reply.
 package struct ControlError: Error, Sendable, Equatable, CustomStringConvertible {
     package var message: String
-    package init(_ message: String) { self.message = message }
+    /// The exit status the client should end with, when the refusal has one of its own
+    /// (`paas reload` of a bad configuration: 78); else the client's usual one.
+    package var exitStatus: Int32?
+    package init(_ message: String, exitStatus: Int32? = nil) {
+        self.message = message
+        self.exitStatus = exitStatus
+    }
     package var description: String { message }
 }
 

@@ -214,8 +214,10 @@ package final class ControlServer {
     }
 
     /// `{"v":1,"ok":false,"error":...}` and a newline.
-    package static func errorLine(_ message: String) -> String {
-        JSON.object([("v", .int(ControlProtocol.version)), ("ok", .bool(false)), ("error", .string(message))]).serialized() + "\n"
+    package static func errorLine(_ message: String, exitStatus: Int32? = nil) -> String {
+        var fields: [(String, JSON)] = [("v", .int(ControlProtocol.version)), ("ok", .bool(false)), ("error", .string(message))]
+        if let exitStatus { fields.append(("exit", .int(Int(exitStatus)))) }
+        return JSON.object(fields).serialized() + "\n"
     }
 
     /// `{"v":1,"ok":true,...}` and a newline.

@@ -18,7 +18,7 @@ extension Supervisor {
         func reply(_ result: Result<[(String, JSON)], ControlError>) {
             switch result {
             case .success(let fields): control.send(token, Array(ControlServer.okLine(fields).utf8), thenClose: true)
-            case .failure(let error): control.send(token, Array(ControlServer.errorLine(error.message).utf8), thenClose: true)
+            case .failure(let error): control.send(token, Array(ControlServer.errorLine(error.message, exitStatus: error.exitStatus).utf8), thenClose: true)
             }
         }
         switch request {
@@ -38,6 +38,8 @@ extension Supervisor {
             } else {
                 reply(resolve(targets).map { stop($0) })
             }
+        case .reload:
+            reply(reload(by: "paas reload"))
         case .logs(let lines, let follow, let targets):
             logs(lines: lines, follow: follow, targets: targets, token: token, control: control)
         }
@@ -50,9 +52,10 @@ extension Supervisor {
         let usage = Processes.groupUsage()
         let now = Clock.monotonicNanos()
         let typeOrder = Dictionary(uniqueKeysWithValues: plan.app.formation.types.map { ($0.name, $0.index) })
-        let rows = current.values.sorted {
+        // The instances, and the new generation of a reload beside the one it replaces.
+        let rows = (Array(current.values) + Array(candidates.keys)).sorted {
             let a = members[$0].identity, b = members[$1].identity
-            return (typeOrder[a.type] ?? 0, a.number ?? 0) < (typeOrder[b.type] ?? 0, b.number ?? 0)
+            return (typeOrder[a.type] ?? 0, a.number ?? 0, a.generation) < (typeOrder[b.type] ?? 0, b.number ?? 0, b.generation)
         }
         return rows.map { index in
             let m = members[index]
@@ -62,7 +65,7 @@ extension Supervisor {
             var state: String
             switch m.state.phase {
             case .pending: state = "starting"
-            case .running: state = "running"
+            case .running: state = m.replacing ? "starting (generation \(m.identity.generation))" : "running"
             case .stopping: state = m.intent == .restart ? "restarting" : "stopping"
             case .exited(let t):
                 state = m.intent == .hold ? "stopped" : "exited"
@@ -85,7 +88,7 @@ extension Supervisor {
             let cpu: JSON = groupUsage.map { JSON.number(($0.cpuSeconds * 100).rounded() / 100) } ?? .null
             let rss: JSON = groupUsage.map { JSON.int($0.rssBytes / 1024) } ?? .null
             let fields: [(String, JSON)] = [
-                ("name", .string(m.identity.name)), ("type", .string(m.identity.type)),
+                ("name", .string(m.identity.name)), ("type", .string(m.identity.type)), ("generation", .int(m.identity.generation)),
                 ("pid", pidValue), ("port", portValue),
                 ("state", .string(state)), ("uptime_s", .number((uptime * 10).rounded() / 10)),
                 ("restarts", .int(m.restarts)), ("last_exit", lastExit),

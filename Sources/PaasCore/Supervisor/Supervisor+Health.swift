@@ -263,7 +263,8 @@ extension Supervisor {
         h.ready = ready
         health[index] = h
         if ready {
-            event("\(members[index].identity.name) is ready")
+            event("\(members[index].identity.name) is ready\(reloaded ? " (generation \(members[index].identity.generation))" : "")")
+            if members[index].replacing { replacementReady(index) }
             probeProved(members[index].identity.type)
             startWaitingTypes()
         }

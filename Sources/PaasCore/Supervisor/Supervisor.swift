@@ -5,6 +5,8 @@ package struct RunPlan: Sendable {
     package var types: [ProcessType]
     package var runRelease: Bool
     package var style: LogStyle
+    /// The types named on the command line (`paas up web`); empty: all. A reload keeps it.
+    package var only: [String] = []
 
     /// Chooses the types: every type of the formation, or those named in `only`
     /// (`paas up web`). Naming `release` runs it first; naming nothing runs it if it exists.
@@ -23,7 +25,7 @@ package struct RunPlan: Sendable {
             }
             if !types.contains(where: { $0.name == name }) { types.append(type) }
         }
-        return RunPlan(app: app, types: types.sorted { $0.index < $1.index }, runRelease: runRelease, style: style)
+        return RunPlan(app: app, types: types.sorted { $0.index < $1.index }, runRelease: runRelease, style: style, only: only)
     }
 }
 
@@ -37,7 +39,7 @@ package final class Supervisor {
         /// What paas does when the process exits: nothing decided (an exit on its own stops
         /// the formation), start it again (`restart`), forget it (`scale` down), or keep it
         /// down (`stop TARGET`).
-        enum Intent { case none, restart, remove, hold, failed }
+        enum Intent { case none, restart, remove, hold, failed, replaced }
 
         var identity: InstanceIdentity
         var state = InstanceState()
@@ -51,6 +53,9 @@ package final class Supervisor {
         var previousExit: Termination?
         /// Its stdout and stderr while open: it is remembered at least that long.
         var openStreams = 0
+        /// The new generation of a replacement under way, not ready yet: its exit stops the
+        /// replacement (the old generation keeps what it has).
+        var replacing = false
     }
 
     struct Stream {
@@ -70,7 +75,19 @@ package final class Supervisor {
         static let firstStream: UInt64 = 16
     }
 
-    let plan: RunPlan
+    /// What runs: swapped whole by a reload.
+    var plan: RunPlan
+    /// Reads the configuration again (a reload); nil where reloading makes no sense.
+    let reloader: (@Sendable () throws(ConfigError) -> AppConfig)?
+    /// The generation of the configuration: 1 at start, one more per applied reload.
+    var generation = 1
+    /// Types being replaced by a new generation, one instance at a time.
+    var replacements: [String: Replacement] = [:]
+    /// The new instances of start-first replacements, not ready yet, by serial (they take
+    /// their name once ready).
+    var candidates: [Int: (type: String, number: Int)] = [:]
+    /// A reload waiting for its release phase.
+    var pendingReload: (plan: RunPlan, diff: ConfigDiff)?
     /// The processes paas knows about, by serial (a restarted instance is a new member; a
     /// reaped one is forgotten once nothing refers to it).
     var members = Registry<Member>()
@@ -113,7 +130,7 @@ package final class Supervisor {
     /// Groups stopped one at a time, with their SIGKILL deadlines.
     var groupStops = GroupStops()
     /// Starts that wait until the old process group of the same name is gone, by that group.
-    var deferredStarts: [Int32: (type: String, number: Int, restarts: Int)] = [:]
+    var deferredStarts: [Int32: (type: String, number: Int, restarts: Int, role: StartRole)] = [:]
     /// Processes outside the instances' groups (daemons, re-parented orphans) already sent
     /// a signal, and which one.
     private var signalledStrays: [Int32: Int32] = [:]
@@ -131,8 +148,9 @@ package final class Supervisor {
 
     /// Prepares the process-wide state. - Important: call it while paas is single-threaded
     /// (it forks the guardian and blocks signals for every later thread).
-    package init(plan: RunPlan, control: ControlServer?, poller: Poller) {
+    package init(plan: RunPlan, control: ControlServer?, poller: Poller, reloader: (@Sendable () throws(ConfigError) -> AppConfig)? = nil) {
         self.plan = plan
+        self.reloader = reloader
         self.control = control
         self.outer = poller
         for type in plan.app.formation.types { desired[type.name] = 0 }
@@ -220,24 +238,42 @@ package final class Supervisor {
     }
 
     /// Starts instance `n` of `type` (its name and port follow from them).
-    func startInstance(_ type: ProcessType, _ n: Int, restarts: Int = 0) {
+    /// How a start relates to a replacement under way.
+    enum StartRole {
+        /// An ordinary start: it is the instance of its name.
+        case instance
+        /// The new generation of a stop-first replacement: the instance of its name, watched
+        /// until it is ready.
+        case replacing
+        /// The new generation of a start-first replacement: beside the old instance of its
+        /// name, which it replaces once ready.
+        case candidate
+    }
+
+    func startInstance(_ type: ProcessType, _ n: Int, restarts: Int = 0, role: StartRole = .instance) {
         if let old = current["\(type.name).\(n)"], members[old].state.isFinished, groupStops.contains(members[old].pgid) {
             // What is left of the old group must be gone first: it may still hold the port.
-            deferredStarts[members[old].pgid] = (type.name, n, restarts)
+            deferredStarts[members[old].pgid] = (type.name, n, restarts, role)
             return
         }
         let port = type.port(n, base: plan.app.formation.basePort)
-        let identity = InstanceIdentity(name: "\(type.name).\(n)", type: type.name, number: n, port: port, command: type.command, colorIndex: type.index)
+        var identity = InstanceIdentity(name: "\(type.name).\(n)", type: type.name, number: n, port: port, command: type.command, colorIndex: type.index)
+        identity.generation = generation
         formatter.fit(name: identity.name)
         var member = Member(identity: identity, isRelease: false)
         member.restarts = restarts
-        start(member)
+        member.replacing = role != .instance
+        if let index = start(member, takesName: role != .candidate), role == .candidate, members.member(index).map({ !$0.state.isFinished }) == true {
+            candidates[index] = (type.name, n)
+        }
     }
 
-    private func start(_ member: Member) {
+    /// Starts a member; returns its serial (also when the spawn failed).
+    @discardableResult
+    private func start(_ member: Member, takesName: Bool = true) -> Int? {
         // Nothing new starts once the run is stopping (a failed start may have switched it
         // while a loop over instances was under way).
-        guard member.isRelease || runState.phase == .running else { return }
+        guard member.isRelease || runState.phase == .running else { return nil }
         var member = member
         let id = member.identity
         if let old = current[id.name], let previous = members.member(old) {
@@ -251,7 +287,7 @@ package final class Supervisor {
         extra.append(("DYNO", id.name))
         let environment = plan.app.childEnvironment(inherited: baseEnvironment, extra: extra)
         let request = SpawnRequest.shell(id.command, environment: environment, directory: plan.app.paths.root)
-        let replaced = member.isRelease ? nil : current.updateValue(index, forKey: id.name)
+        let replaced = member.isRelease || !takesName ? nil : current.updateValue(index, forKey: id.name)
         if let replaced { forgetIfDone(replaced) }
         do {
             let child = try Spawner.spawn(request)
@@ -264,11 +300,19 @@ package final class Supervisor {
             memberByPID[child.pid] = index
             addStream(child.stdout, member: index, kind: .stdout)
             addStream(child.stderr, member: index, kind: .stderr)
-            event(id.port.map { "\(id.name) started (pid \(child.pid), port \($0))" } ?? "\(id.name) started (pid \(child.pid))")
+            let generation = reloaded ? ", generation \(id.generation)" : ""
+            event(id.port.map { "\(id.name) started (pid \(child.pid), port \($0)\(generation))" } ?? "\(id.name) started (pid \(child.pid)\(generation))")
+            return index
         } catch {
             member.state.failedToStart(error.description)
             members[index] = member
             event("could not start \(id.name): \(error.description)")
+            if member.replacing { replacementFailed(index) }
+            if !takesName {
+                // A candidate: the old instance keeps its name and runs on.
+                forgetIfDone(index)
+                return index
+            }
             let now = Clock.monotonicNanos()
             if member.isRelease || plan.app.restartSettings(id.type).policy == .no {
                 perform(runState.startFailed(now: now), reason: .startFailed(id.name))
@@ -276,8 +320,18 @@ package final class Supervisor {
                 // A transient EAGAIN or EMFILE: the type's restart policy decides, as for a crash.
                 exitedOnItsOwn(index, .exited(RunState.startFailureStatus), now: now, failedStart: true)
             }
+            return index
         }
     }
+
+    /// Runs a release phase (at start, or a reload's new one).
+    func startRelease(_ identity: InstanceIdentity) {
+        formatter.fit(name: identity.name)
+        start(Member(identity: identity, isRelease: true))
+    }
+
+    /// Whether a reload has been applied (then start events name the generation).
+    var reloaded: Bool { generation > 1 }
 
     private func addStream(_ fd: Int32, member: Int, kind: LogStream) {
         let token = nextToken
@@ -293,6 +347,10 @@ package final class Supervisor {
         for signal in signals.drain() {
             if signal == Signal.child {
                 reapChildren()
+            } else if signal == Signal.hangup {
+                // SIGHUP reloads, as nginx and gunicorn do. A terminal hangup still stops
+                // everything: writes to a hung-up terminal fail (EIO), the "output closed" path.
+                _ = reload(by: "SIGHUP")
             } else if signal == Signal.user1 || signal == Signal.user2 {
                 forward(signal)
             } else {
@@ -346,8 +404,17 @@ package final class Supervisor {
                 stopGroup(pid, name: name, signal: sig, timeout: stopTimeout(type), now: now)
             }
             if members[index].isRelease {
-                perform(runState.releaseExited(status, now: now), reason: .releaseFailed(status))
+                if pendingReload != nil {
+                    reloadReleaseExited(status)
+                } else {
+                    perform(runState.releaseExited(status, now: now), reason: .releaseFailed(status))
+                }
                 continue
+            }
+            if members[index].replacing {
+                replacementFailed(index)
+                // A start-first candidate never took its name: the old instance runs on.
+                if candidates.removeValue(forKey: index) != nil { continue }
             }
             switch members[index].intent {
             case .restart:
@@ -363,6 +430,9 @@ package final class Supervisor {
                 forgetIfDone(index)
             case .hold:
                 break
+            case .replaced:
+                // Stop-first: the new generation starts once the old group is gone.
+                if let n = members[index].identity.number { replacementOldGone(members[index].identity.type, n) }
             case .none:
                 if onItsOwn { exitedOnItsOwn(index, status, now: now) }
             case .failed:
@@ -380,7 +450,7 @@ package final class Supervisor {
             guard let start = deferredStarts.removeValue(forKey: pgid), runState.phase == .running,
                   start.number <= desired[start.type] ?? 0,
                   let type = plan.app.formation.types.first(where: { $0.name == start.type }) else { continue }
-            startInstance(type, start.number, restarts: start.restarts)
+            startInstance(type, start.number, restarts: start.restarts, role: start.role)
         }
     }
 

@@ -149,7 +149,8 @@ struct UpLifecycleTests {
         #expect(result.stdout.contains("steady stopping"))
     }
 
-    @Test(arguments: [SIGTERM, SIGHUP, SIGINT])
+    // SIGHUP reloads (ReloadTests); a hung-up terminal stops through its failed writes.
+    @Test(arguments: [SIGTERM, SIGINT])
     func aRequestedShutdownExitsZero(signal: Int32) throws {
         let app = try TempApp(procfile: "a: echo ready; exec sleep 1000\nb: exec sleep 1001\n")
         defer { app.remove() }

@@ -643,6 +643,24 @@ import Testing
         expectConfigError(try paas(["check"] + args, in: app.path), prefix, containing: fragment)
     }
 
+    @Test func scaleToAHugeCountIsRefusedAndUpKeepsRunning() throws {
+        // The port plan's arithmetic trapped on `paas scale worker=9223372036854775807` and
+        // took `paas up` down with it (fault 2); now the plan refuses it and the run goes on.
+        let app = try TempApp(procfile: "worker: exec sleep 1000\nclock: exec sleep 1000\n")
+        defer { app.remove() }
+        let up = try Running(["up", "--no-color", "-p", "\(Ports.base())", "-t", "2"], in: app.path, environment: Self.cleared)
+        #expect(up.waitForOutput("clock.1 started"), "stdout: \(up.stdout)")
+        for spec in ["clock=9223372036854775807", "worker=9223372036854775807", "all=9223372036854775807"] {
+            let r = try paas(["scale", spec], in: app.path)
+            #expect(r.status == 1, "stderr: \(r.stderr)")
+            #expect(r.stderr.contains("would get a port far above 65535"), "stderr: \(r.stderr)")
+        }
+        let ps = try paas(["ps"], in: app.path)
+        #expect(ps.status == 0 && ps.stdout.contains("worker.1") && ps.stdout.contains("clock.1"), "\(ps)")
+        up.signal(SIGTERM)
+        #expect(up.waitForExit() == 0, "stderr: \(up.stderr)")
+    }
+
     /// Runs `paas ARGS` with its output to /dev/null and returns its exit status and peak RSS
     /// in KiB, from `wait4` (Foundation's Process reaps without reporting usage).
     private func peakRSS(_ args: [String]) throws -> (status: Int32, kib: Int) {

@@ -33,7 +33,7 @@ struct AppManifestTests {
         (check(#""port": 65536"#), 4, "expected a whole number from 1 to 65535"),
         (check(#""port": 0"#), 4, "expected a whole number from 1 to 65535"),
         (check(#""port": -80"#), 4, "expected a whole number from 1 to 65535"),
-        (check(#""port": 80.5"#), 4, "expected a whole number from 1 to 65535"),
+        (check(#""port": 80.5"#), 4, "healthchecks.web[0].port: 80.5 is not a whole number; expected a whole number from 1 to 65535"),
         (check(#""port": "80""#), 4, "healthchecks.web[0].port: expected a whole number from 1 to 65535"),
         // A wait of 0 ran the check back to back (33 % CPU): the minimum is in the message.
         (check(#""wait": 0"#), 4, "healthchecks.web[0].wait: 0 is out of range; expected seconds from 0.05 to a year"),
@@ -53,7 +53,7 @@ struct AppManifestTests {
         (quantity("-1"), 3, "formation.web.quantity: -1 is out of range; expected a whole number from 0 to 65535"),
         (quantity("65536"), 3, "expected a whole number from 0 to 65535"),
         (quantity("9223372036854775807"), 3, "expected a whole number from 0 to 65535"),
-        (quantity("1.5"), 3, "expected a whole number from 0 to 65535"),
+        (quantity("1.5"), 3, "formation.web.quantity: 1.5 is not a whole number; expected a whole number from 0 to 65535"),
         // Restart settings.
         (settings(#""min_uptime": -1"#), 4, "paas.processes.web.min_uptime: -1 is out of range; expected seconds from 0 to a year"),
         (settings(#""boot_timeout": 1e12"#), 4, "paas.processes.web.boot_timeout: 1000000000000 is out of range"),

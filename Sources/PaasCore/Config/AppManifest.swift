@@ -127,12 +127,14 @@ package struct AppManifest: Sendable, Equatable {
         /// A whole number within `range`.
         func count(_ value: JSON, _ path: Path, _ range: ClosedRange<Int>) throws(ConfigError) -> Int {
             guard let n = value.int, range.contains(n) else {
-                let shown: String
+                let found: String
                 switch value {
-                case .int, .number: shown = "\(value.serialized()) is out of range; expected"
-                default: shown = "expected"
+                case .int: found = "\(value.serialized()) is out of range; "
+                case .number(let d) where d == d.rounded(): found = "\(value.serialized()) is out of range; "
+                case .number: found = "\(value.serialized()) is not a whole number; "
+                default: found = ""
                 }
-                throw fail(path, "\(shown) a whole number from \(range.lowerBound) to \(range.upperBound)")
+                throw fail(path, "\(found)expected a whole number from \(range.lowerBound) to \(range.upperBound)")
             }
             return n
         }

@@ -310,3 +310,50 @@ struct ControlTests {
         #expect(paas.waitForExit() == 0)
     }
 }
+
+/// Hostile numbers and connections on the control socket (issue 8): none of them may crash,
+/// stall or spin `paas up`.
+@Suite(.serialized)
+struct ControlHardeningTests {
+    /// A raw client: sends `payload` (Python bytes literal) then prints everything it reads.
+    static func raw(_ socket: String, _ payload: String, then extra: String = "") throws -> Running {
+        try Running(["python3", "-c", """
+        import socket,sys
+        s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.sendall(\(payload))
+        \(extra)
+        s.settimeout(20)
+        data=b''
+        while True:
+            b=s.recv(65536)
+            if not b: break
+            data+=b
+        sys.stdout.write(data.decode())
+        """, socket], executable: "/usr/bin/env")
+    }
+
+    @Test func hugeAndNegativeNumbersAreRefusedAndUpKeepsRunning() throws {
+        let app = try TempApp(procfile: "web: exec sleep 1000\n")
+        defer { app.remove() }
+        let paas = try Running(["up", "--no-color", "-p", "\(Ports.base())", "-t", "2"], in: app.path)
+        #expect(paas.waitForOutput("web.1 started"))
+        let logs = try runPaas(["logs", "-n", "9223372036854775807"], in: app.path)
+        #expect(logs.status == 1 && logs.stderr.contains("\"lines\" must be a whole number from 0 to 1000000"), "\(logs)")
+        let scale = try runPaas(["scale", "web=9223372036854775807"], in: app.path)
+        #expect(scale.status == 1 && scale.stderr.contains("count for web must be a whole number from 0 to 65535"), "\(scale)")
+        let all = try runPaas(["scale", "all=9223372036854775807"], in: app.path)
+        #expect(all.status == 1 && all.stderr.contains("count for all must be"), "\(all)")
+        let negative = try runPaas(["logs", "-n", "-1"], in: app.path)
+        #expect(negative.status == 64)
+        for payload in [#"{"v":1,"cmd":"logs","lines":-9223372036854775808}"#, #"{"v":1,"cmd":"logs","lines":1e308}"#,
+                        #"{"v":1,"cmd":"scale","counts":{"web":-5}}"#, #"{"v":1,"cmd":"scale","counts":{"web":18446744073709551616}}"#] {
+            let p = try Self.raw(app.file(".paas/control.sock"), "b'\(payload)\\n'")
+            #expect(p.waitForExit() == 0)
+            #expect(p.stdout.contains("\"ok\":false"), "\(payload): \(p.stdout)")
+        }
+        #expect(paas.process.isRunning)
+        let ps = try runPaas(["ps"], in: app.path)
+        #expect(ps.status == 0 && ps.stdout.contains("web.1"))
+        paas.signal(SIGTERM)
+        #expect(paas.waitForExit() == 0)
+    }
+}

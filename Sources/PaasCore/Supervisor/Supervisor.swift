@@ -169,6 +169,7 @@ package final class Supervisor {
             let now = Clock.monotonicNanos()
             perform(runState.tick(now: now), reason: nil)
             fireTimers(now: now)
+            control?.tick(now: now)
         }
         finish()
         return runState.exitStatus ?? 0
@@ -485,6 +486,9 @@ package final class Supervisor {
         var timeout: Int32 = -1
         if let deadline = runState.deadline { timeout = until(deadline) }
         if runState.phase == .running, let next = nextTimer() {
+            timeout = timeout < 0 ? until(next) : min(timeout, until(next))
+        }
+        if let next = control?.nextDeadline { // idle control connections, a resting listener
             timeout = timeout < 0 ? until(next) : min(timeout, until(next))
         }
         if members.allSatisfy({ $0.state.isFinished }) && runState.isStopping {

@@ -18,7 +18,7 @@ package struct SocketError: Error, Sendable, CustomStringConvertible {
     }
     package var description: String { code.map { "\(step) failed: \(Errno.describe($0))" } ?? step }
     package var isRefused: Bool { code == ECONNREFUSED }
-    package var isMissing: Bool { code == ENOENT }
+    package var isMissing: Bool { code == ENOENT || code == ENOTDIR }
     package var isInUse: Bool { code == EADDRINUSE }
 }
 

@@ -3,9 +3,8 @@ extension Supervisor {
     func handleControl(_ event: PollEvent) {
         guard let control, control.owns(event.token) else { return }
         if event.writable { control.flush(event.token) }
-        guard event.readable || event.hangup else { return }
         // One request per connection: the server reads the first line only.
-        if let line = control.readRequest(event.token) {
+        if event.readable || event.hangup, let line = control.readRequest(event.token) {
             switch ControlRequest.decode(line) {
             case .failure(let error):
                 control.send(event.token, Array(ControlServer.errorLine(error.message).utf8), thenClose: true)

@@ -263,7 +263,16 @@ package final class Supervisor {
         writer.loopWake.clear()
         if writer.isBroken && !outputClosedHandled {
             outputClosedHandled = true
-            perform(runState.outputClosed(now: Clock.monotonicNanos()), reason: .outputClosed)
+            if let failure = writer.failure, !failure.isHangUp {
+                // Not a reader that left but an error (a full disk, a file-size limit): say so
+                // where it can be seen, and end non-zero.
+                let message = "\(failure.description); stopping all processes (exit \(RunState.outputErrorStatus))"
+                FileDescriptorIO.printError("paas: \(message)\n")
+                event(message)
+                perform(runState.outputFailed(now: Clock.monotonicNanos()), reason: nil)
+            } else {
+                perform(runState.outputClosed(now: Clock.monotonicNanos()), reason: .outputClosed)
+            }
         }
         if pipesPaused && !writer.isCongested {
             pipesPaused = false
@@ -555,9 +564,19 @@ package final class Supervisor {
                 _ = signals.drain()
             }
         }
+        // The last lines go out within the stop timeout, or at once on SIGINT/SIGTERM: a
+        // stdout that stopped reading (`paas up | less`, then Ctrl-C) must not hold paas.
         writer.close()
+        let deadline = Clock.monotonicNanos() + runState.timeoutNanos
         while !writer.isFinished {
-            _ = outer.wait(timeoutMilliseconds: 100)
+            let now = Clock.monotonicNanos()
+            let interrupted = signals.drain().contains { $0 == Signal.interrupt || $0 == Signal.terminate }
+            if interrupted || now >= deadline {
+                let why = interrupted ? "interrupted" : "stdout did not take the last lines within \(Self.seconds(plan.app.timeout))"
+                OutputFile.writeIfReady(2, "paas: \(why) while writing the last lines; \(writer.queuedBytes) bytes of output were not written\n")
+                break
+            }
+            _ = outer.wait(timeoutMilliseconds: Int32(min(100, (deadline - now) / 1_000_000 + 1)))
             writer.loopWake.clear()
         }
     }

@@ -44,8 +44,10 @@ struct Up: ParsableCommand {
         let poller = Poller()
         let control: ControlServer
         do {
-            let candidates = ControlAddress.candidates(root: plan.app.paths.root, environment: environment, uid: UnixSocket.currentUID)
-            control = try ControlServer(candidates: candidates, poller: poller, token: Supervisor.Token.control)
+            let root = plan.app.paths.root, uid = UnixSocket.currentUID
+            control = try ControlServer(candidates: ControlAddress.candidates(root: root, environment: environment, uid: uid),
+                                        locks: ControlAddress.lockCandidates(root: root, environment: environment, uid: uid),
+                                        poller: poller, token: Supervisor.Token.control)
         } catch {
             FileDescriptorIO.printError("paas: \(error.description)\n")
             if case .alreadyRunning = error { throw ExitCode(ExitStatusCode.alreadyRunning) }

@@ -310,3 +310,208 @@ struct ControlTests {
         #expect(paas.waitForExit() == 0)
     }
 }
+
+/// Hostile numbers and connections on the control socket (issue 8): none of them may crash,
+/// stall or spin `paas up`.
+@Suite(.serialized)
+struct ControlHardeningTests {
+    /// A raw client: sends `payload` (Python bytes literal) then prints everything it reads.
+    static func raw(_ socket: String, _ payload: String, then extra: String = "") throws -> Running {
+        try Running(["python3", "-c", """
+        import socket,sys
+        s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.sendall(\(payload))
+        \(extra)
+        s.settimeout(20)
+        data=b''
+        while True:
+            b=s.recv(65536)
+            if not b: break
+            data+=b
+        sys.stdout.write(data.decode())
+        """, socket], executable: "/usr/bin/env")
+    }
+
+    @Test func hugeAndNegativeNumbersAreRefusedAndUpKeepsRunning() throws {
+        let app = try TempApp(procfile: "web: exec sleep 1000\n")
+        defer { app.remove() }
+        let paas = try Running(["up", "--no-color", "-p", "\(Ports.base())", "-t", "2"], in: app.path)
+        #expect(paas.waitForOutput("web.1 started"))
+        let logs = try runPaas(["logs", "-n", "9223372036854775807"], in: app.path)
+        #expect(logs.status == 1 && logs.stderr.contains("\"lines\" must be a whole number from 0 to 1000000"), "\(logs)")
+        let scale = try runPaas(["scale", "web=9223372036854775807"], in: app.path)
+        #expect(scale.status == 1 && scale.stderr.contains("count for web must be a whole number from 0 to 65535"), "\(scale)")
+        let all = try runPaas(["scale", "all=9223372036854775807"], in: app.path)
+        #expect(all.status == 1 && all.stderr.contains("count for all must be"), "\(all)")
+        let negative = try runPaas(["logs", "-n", "-1"], in: app.path)
+        #expect(negative.status == 64)
+        for payload in [#"{"v":1,"cmd":"logs","lines":-9223372036854775808}"#, #"{"v":1,"cmd":"logs","lines":1e308}"#,
+                        #"{"v":1,"cmd":"scale","counts":{"web":-5}}"#, #"{"v":1,"cmd":"scale","counts":{"web":18446744073709551616}}"#] {
+            let p = try Self.raw(app.file(".paas/control.sock"), "b'\(payload)\\n'")
+            #expect(p.waitForExit() == 0)
+            #expect(p.stdout.contains("\"ok\":false"), "\(payload): \(p.stdout)")
+        }
+        #expect(paas.process.isRunning)
+        let ps = try runPaas(["ps"], in: app.path)
+        #expect(ps.status == 0 && ps.stdout.contains("web.1"))
+        paas.signal(SIGTERM)
+        #expect(paas.waitForExit() == 0)
+    }
+
+    @Test func onlyTheFirstRequestLineRuns() throws {
+        let app = try TempApp(procfile: "idle: exec sleep 1000\n")
+        defer { app.remove() }
+        let paas = try Running(["up", "--no-color", "-t", "2"], in: app.path)
+        #expect(paas.waitForOutput("idle.1 started"))
+        let p = try Self.raw(app.file(".paas/control.sock"), #"b'{"v":1,"cmd":"ps"}\n{"v":1,"cmd":"stop"}\n{"v":1,"cmd":"scale","counts":{"idle":3}}\n'"#)
+        #expect(p.waitForExit() == 0)
+        #expect(p.stdoutLines.count == 1 && p.stdout.contains("\"ok\":true") && p.stdout.contains("\"processes\""), "\(p.stdout)")
+        // Neither the stop nor the scale ran.
+        let rows = try ControlTests.ps(app)
+        #expect(rows.count == 1)
+        #expect(paas.process.isRunning && !paas.stdout.contains("paas stop requested"))
+        paas.signal(SIGTERM)
+        #expect(paas.waitForExit() == 0)
+    }
+
+    @Test func aClientThatHalfClosesGetsTheWholeReply() throws {
+        // About 3 MB of history, several times what a socket buffer holds.
+        let app = try TempApp(procfile: "talker: seq -f 'line %06g xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx' 1 30000; exec sleep 1000\n")
+        defer { app.remove() }
+        let paas = try Running(["up", "--no-color", "-t", "2"], in: app.path, watching: ["line 030000"])
+        #expect(eventually(timeout: 20) { paas.count("line 030000") == 1 })
+        // Send the request, shut down the sending side at once, and only then start reading.
+        let p = try Self.raw(app.file(".paas/control.sock"), #"b'{"v":1,"cmd":"logs","lines":30000,"targets":["talker"]}\n'"#, then: "s.shutdown(socket.SHUT_WR)\nimport time; time.sleep(0.5)")
+        #expect(p.waitForExit(timeout: 30) == 0)
+        let lines = p.stdoutLines
+        #expect(lines.count == 30001, "got \(lines.count) lines: \(p.stderr)")
+        #expect(lines.first?.contains("\"ok\":true") == true)
+        #expect(lines.last?.contains("line 030000") == true)
+        #expect(paas.process.isRunning)
+        paas.signal(SIGTERM)
+        #expect(paas.waitForExit() == 0)
+    }
+
+    @Test func aStoppedUpIsNotTakenForAStaleOne() throws {
+        let app = try TempApp(procfile: "idle: exec sleep 1000\n")
+        defer { app.remove() }
+        let first = try Running(["up", "--no-color", "-t", "2"], in: app.path)
+        #expect(first.waitForOutput("idle.1 started"))
+        let socket = app.file(".paas/control.sock")
+        var before = stat()
+        #expect(lstat(socket, &before) == 0)
+        first.signal(SIGSTOP)
+        defer { first.signal(SIGCONT) }
+        // The second one must not wait for an answer the stopped one cannot give.
+        let started = Date()
+        let second = try runPaas(["up", "--no-color"], in: app.path, timeout: 10)
+        #expect(second.status == 75, "\(second)")
+        #expect(second.stderr.contains("already running") && second.stderr.contains("pid \(first.pid)"), "\(second.stderr)")
+        #expect(Date().timeIntervalSince(started) < 5)
+        #expect(second.stdout.isEmpty)
+        var after = stat()
+        #expect(lstat(socket, &after) == 0 && after.st_ino == before.st_ino)
+        first.signal(SIGCONT)
+        let rows = try ControlTests.ps(app)
+        #expect(rows.count == 1 && rows.first?["state"] as? String == "running")
+        #expect(lstat(socket, &after) == 0 && after.st_ino == before.st_ino)
+        first.signal(SIGTERM)
+        #expect(first.waitForExit() == 0)
+        #expect(!FileManager.default.fileExists(atPath: socket))
+    }
+
+    /// A root that cannot hold `.paas/` (here `.paas` is a file; a read-only root behaves
+    /// the same): the lock goes to `${TMPDIR}/paas-UID/`, keyed by the root's device and
+    /// inode, so two `paas up` with different `XDG_RUNTIME_DIR` still exclude each other.
+    @Test func theLockDoesNotDependOnWhereTheSocketLives() throws {
+        let app = try TempApp(procfile: "idle: exec sleep 1000\n", files: [".paas": "not a directory\n"])
+        defer { app.remove() }
+        let tmp = try TempApp()
+        defer { tmp.remove() }
+        let xdg1 = try TempApp(), xdg2 = try TempApp()
+        defer { xdg1.remove(); xdg2.remove() }
+        let first = try Running(["up", "--no-color", "-t", "2"], in: app.path, environment: ["TMPDIR": tmp.path, "XDG_RUNTIME_DIR": xdg1.path])
+        #expect(first.waitForOutput("idle.1 started"), "\(first.stderr)")
+        let second = try runPaas(["up", "--no-color"], in: app.path, environment: ["TMPDIR": tmp.path, "XDG_RUNTIME_DIR": xdg2.path], timeout: 10)
+        #expect(second.status == 75 && second.stderr.contains("pid \(first.pid)"), "\(second)")
+        #expect(try runPaas(["ps"], in: app.path, environment: ["TMPDIR": tmp.path, "XDG_RUNTIME_DIR": xdg1.path]).status == 0)
+        first.signal(SIGTERM)
+        #expect(first.waitForExit() == 0)
+    }
+
+    /// The `${TMPDIR:-/tmp}/paas-UID` fallback is refused unless it is our own 0700 directory.
+    @Test func aPlantedFallbackDirectoryIsRefused() throws {
+        let app = try TempApp(procfile: "idle: exec sleep 1000\n", files: [".paas": "not a directory\n"])
+        defer { app.remove() }
+        let tmp = try TempApp()
+        defer { tmp.remove() }
+        let dir = tmp.file("paas-\(geteuid())")
+        let env = ["TMPDIR": tmp.path, "XDG_RUNTIME_DIR": ""]
+        // A symbolic link to a directory of "someone else's".
+        let elsewhere = try TempApp()
+        defer { elsewhere.remove() }
+        try FileManager.default.createSymbolicLink(atPath: dir, withDestinationPath: elsewhere.path)
+        let link = try runPaas(["up"], in: app.path, environment: env, timeout: 10)
+        #expect(link.status == 71 && link.stderr.contains("refusing \(dir)") && link.stderr.contains("symbolic link"), "\(link)")
+        #expect(((try? FileManager.default.contentsOfDirectory(atPath: elsewhere.path)) ?? ["?"]).isEmpty)
+        try FileManager.default.removeItem(atPath: dir)
+        // Open to everyone.
+        #expect(mkdir(dir, 0o700) == 0 && chmod(dir, 0o777) == 0)
+        let open = try runPaas(["up"], in: app.path, environment: env, timeout: 10)
+        #expect(open.status == 71 && open.stderr.contains("mode is 777"), "\(open)")
+        if geteuid() == 0 {
+            #expect(chmod(dir, 0o700) == 0 && chown(dir, 65534, 65534) == 0)
+            let foreign = try runPaas(["up"], in: app.path, environment: env, timeout: 10)
+            #expect(foreign.status == 71 && foreign.stderr.contains("belongs to uid 65534"), "\(foreign)")
+            #expect(chown(dir, 0, 0) == 0)
+        }
+        // Ours and 0700: accepted.
+        #expect(chmod(dir, 0o700) == 0)
+        let paas = try Running(["up", "--no-color"], in: app.path, environment: env)
+        #expect(paas.waitForOutput("idle.1 started"), "\(paas.stderr)")
+        #expect(try runPaas(["ps"], in: app.path, environment: env).status == 0)
+        paas.signal(SIGTERM)
+        #expect(paas.waitForExit() == 0)
+    }
+
+    /// CPU seconds (user + system) `pid` has used, from /proc/PID/stat.
+    static func cpuSeconds(_ pid: Int32) -> Double? {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8), let close = stat.lastIndex(of: ")") else { return nil }
+        let fields = stat[stat.index(close, offsetBy: 2)...].split(separator: " ")
+        guard fields.count > 12, let u = Double(fields[11]), let s = Double(fields[12]) else { return nil }
+        return (u + s) / Double(sysconf(Int32(_SC_CLK_TCK)))
+    }
+
+    @Test func aThousandSilentClientsUnderALowDescriptorLimit() throws {
+        let app = try TempApp(procfile: "idle: exec sleep 1000\n")
+        defer { app.remove() }
+        let paas = try Running(["-c", "ulimit -n 128; exec '\(Binaries.paas)' up --no-color -t 2"], in: app.path, executable: "/bin/bash")
+        #expect(paas.waitForOutput("idle.1 started"))
+        let clients = try Running(["python3", "-c", """
+        import socket,sys,signal
+        held=[]
+        for i in range(1000):
+            s=socket.socket(socket.AF_UNIX); s.settimeout(2)
+            try:
+                s.connect(sys.argv[1]); held.append(s)
+            except OSError:
+                s.close()
+        print('connected', len(held), flush=True)
+        signal.pause()
+        """, app.file(".paas/control.sock")], executable: "/usr/bin/env")
+        defer { clients.signal(SIGKILL) }
+        #expect(clients.waitForOutput("connected", timeout: 60), "\(clients.stderr)")
+        // Idle: a loop spinning on accept would burn the whole window.
+        let cpu0 = try #require(Self.cpuSeconds(paas.pid))
+        let window = Date()
+        _ = eventually(timeout: 2) { false } // a fixed measuring window, not a wait for a condition
+        let used = try #require(Self.cpuSeconds(paas.pid)) - cpu0
+        let elapsed = Date().timeIntervalSince(window)
+        #expect(used < 0.2 * elapsed, "paas used \(used) s of CPU in \(elapsed) s")
+        // The control socket still answers, and the formation scales.
+        #expect(eventually(timeout: 20) { (try? runPaas(["scale", "idle=3"], in: app.path, timeout: 15).status) == 0 })
+        #expect(eventually(timeout: 10) { ((try? ControlTests.ps(app)) ?? []).count == 3 })
+        #expect(paas.process.isRunning)
+        paas.signal(SIGTERM)
+        #expect(paas.waitForExit() == 0)
+    }
+}

@@ -9,7 +9,8 @@ struct RestartIntegrationTests {
 
     static func ps(_ app: TempApp) throws -> [[String: Any]] {
         let r = try runPaas(["ps", "--json"], in: app.path)
-        return try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [[String: Any]])
+        let rows = try? JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [[String: Any]]
+        return try #require(rows, "paas ps --json: status \(r.status.map(String.init) ?? "none"), stdout \(r.stdout.debugDescription), stderr \(r.stderr.debugDescription)")
     }
 
     static func row(_ rows: [[String: Any]], _ name: String) -> [String: Any]? {

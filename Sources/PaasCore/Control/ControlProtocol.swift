@@ -10,6 +10,10 @@ package enum ControlProtocol {
     package static let version = 1
     /// A request line longer than this is refused and the connection closed.
     package static let maximumRequest = 64 * 1024
+    /// The largest `lines` a `logs` request may ask for (the history holds far fewer).
+    package static let maximumLines = 1_000_000
+    /// The largest count a `scale` request may ask for: every instance needs a port.
+    package static let maximumCount = 65535
 }
 
 /// One decoded request.
@@ -43,16 +47,30 @@ package enum ControlRequest: Sendable, Equatable {
             guard let pairs = json["counts"]?.objectPairs, !pairs.isEmpty else { return .failure(ControlError("\"counts\" must be an object like {\"web\": 4}")) }
             var spec = FormationSpec()
             for (name, value) in pairs {
-                guard let n = value.int, n >= 0 else { return .failure(ControlError("count for \(name) must be a whole number, 0 or more")) }
+                // Range-checked here, before any port arithmetic sees it (a count near Int.max
+                // used to overflow the port plan and trap).
+                guard let n = value.int, (0...ControlProtocol.maximumCount).contains(n) else {
+                    return .failure(ControlError("count for \(name) must be a whole number from 0 to \(ControlProtocol.maximumCount)"))
+                }
                 if name == "all" { spec.all = n; spec.counts.removeAll() } else { spec.counts.append((name, n)) }
             }
             return .success(.scale(spec))
         case "restart": return targets().map { .restart($0) }
         case "stop": return targets().map { .stop($0) }
         case "logs":
-            let lines = json["lines"]?.int ?? 100
-            guard lines >= 0 else { return .failure(ControlError("\"lines\" must be 0 or more")) }
-            return targets().map { .logs(lines: lines, follow: json["follow"]?.bool ?? false, targets: $0) }
+            var lines = 100
+            if let value = json["lines"] {
+                guard let n = value.int, (0...ControlProtocol.maximumLines).contains(n) else {
+                    return .failure(ControlError("\"lines\" must be a whole number from 0 to \(ControlProtocol.maximumLines)"))
+                }
+                lines = n
+            }
+            var follow = false
+            if let value = json["follow"] {
+                guard let b = value.bool else { return .failure(ControlError("\"follow\" must be true or false")) }
+                follow = b
+            }
+            return targets().map { .logs(lines: lines, follow: follow, targets: $0) }
         default:
             return .failure(ControlError("unknown command \"\(cmd)\"; expected hello, ps, scale, restart, stop, logs or reload"))
         }
@@ -94,20 +112,42 @@ package struct ControlError: Error, Sendable, Equatable, CustomStringConvertible
 
 /// Where the control socket of an app root lives: `ROOT/.paas/control.sock`, or, when that
 /// path is too long for `sun_path` (108 bytes) or the root cannot hold it (read-only, or
-/// missing), `$XDG_RUNTIME_DIR/paas/` (else `/tmp/paas-UID/`) with a name derived from the
-/// root. Clients try the same places in the same order.
+/// missing), `$XDG_RUNTIME_DIR/paas/` (else `${TMPDIR:-/tmp}/paas-UID/`) with a name derived
+/// from the root. Clients try the same places in the same order.
 package struct ControlAddress: Sendable, Equatable {
     package var directory: String
     package var socket: String
+    /// The directory is in a place other users can write to (`/tmp`, the runtime dir): it
+    /// must already be ours, a real directory, mode 0700, or paas refuses it.
+    package var shared = false
 
     /// The places, in order of preference.
     package static func candidates(root: String, environment: [String: String], uid: UInt32) -> [ControlAddress] {
         let dir = root.hasSuffix("/") ? root + ".paas" : root + "/.paas"
         let path = dir + "/control.sock"
-        let base = environment["XDG_RUNTIME_DIR"].flatMap { $0.isEmpty ? nil : $0 + "/paas" } ?? "/tmp/paas-\(uid)"
-        let fallback = ControlAddress(directory: base, socket: base + "/\(fnv1a(root)).sock")
+        let base = environment["XDG_RUNTIME_DIR"].flatMap { $0.isEmpty ? nil : $0 + "/paas" } ?? sharedDirectory(environment: environment, uid: uid)
+        let fallback = ControlAddress(directory: base, socket: base + "/\(fnv1a(root)).sock", shared: true)
         if path.utf8.count < 100 { return [ControlAddress(directory: dir, socket: path), fallback] }
         return [fallback]
+    }
+
+    /// `${TMPDIR:-/tmp}/paas-UID`: the last resort for the socket, and the home of the
+    /// lock when the root cannot hold it. `TMPDIR` lets a test (or a user) point it elsewhere.
+    package static func sharedDirectory(environment: [String: String], uid: UInt32) -> String {
+        var tmp = environment["TMPDIR"].flatMap { $0.isEmpty ? nil : $0 } ?? "/tmp"
+        while tmp.count > 1 && tmp.hasSuffix("/") { tmp.removeLast() }
+        return (tmp == "/" ? "" : tmp) + "/paas-\(uid)"
+    }
+
+    /// Where the lock that says "a paas up runs for this root" lives, in order: `ROOT/.paas/up.lock`,
+    /// else (a read-only root) a file in ``sharedDirectory(environment:uid:)`` named by the
+    /// root's device and inode. Neither depends on `XDG_RUNTIME_DIR` or on where the socket
+    /// went, so two `paas up` of one app always meet at the same lock.
+    package static func lockCandidates(root: String, environment: [String: String], uid: UInt32) -> [ControlAddress] {
+        let dir = root.hasSuffix("/") ? root + ".paas" : root + "/.paas"
+        let shared = sharedDirectory(environment: environment, uid: uid)
+        let key = FileIdentity.of(root).map { "\(String($0.device, radix: 16))-\(String($0.inode, radix: 16))" } ?? fnv1a(root)
+        return [ControlAddress(directory: dir, socket: dir + "/up.lock"), ControlAddress(directory: shared, socket: shared + "/up-\(key).lock", shared: true)]
     }
 
     /// FNV-1a of the root path, in hex: a short, stable file name.

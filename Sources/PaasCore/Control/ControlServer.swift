@@ -1,21 +1,43 @@
 /// Why the control socket could not be opened.
 package enum ControlStartError: Error, Sendable, CustomStringConvertible {
-    /// Another `paas up` answers on this root's socket.
-    case alreadyRunning(pid: Int?, socket: String)
+    /// Another `paas up` holds this app's lock (running, or stopped by SIGSTOP/Ctrl-Z).
+    case alreadyRunning(pid: Int?, lock: String)
     case system(SocketError)
 
     package var description: String {
         switch self {
-        case .alreadyRunning(let pid, let socket):
-            "paas up is already running for this app (\(pid.map { "pid \($0)" } ?? "pid unknown"), control socket \(socket)); stop it first or use another --root"
+        case .alreadyRunning(let pid, let lock):
+            "paas up is already running for this app (\(pid.map { "pid \($0)" } ?? "pid unknown"), lock \(lock)); stop it first (if it was suspended with Ctrl-Z, resume it with `fg` or `kill -CONT`) or use another --root"
         case .system(let e): "could not open the control socket: \(e.description)"
         }
+    }
+}
+
+/// A `logs` reply being streamed from the history ring as the client's socket drains
+/// (never materialised whole: a client that does not read costs one chunk, not the ring).
+package struct HistoryStream: Sendable {
+    package var cursor: LogRing.Cursor
+    /// Where the reply ends; nil for `logs -f`, which reads on to the newest line and then
+    /// becomes a follower.
+    package var end: LogRing.Cursor?
+    package var filter: LogFilter
+
+    package init(cursor: LogRing.Cursor, end: LogRing.Cursor?, filter: LogFilter) {
+        self.cursor = cursor
+        self.end = end
+        self.filter = filter
     }
 }
 
 /// The server side of the control socket, driven by the supervisor loop: a non-blocking
 /// listener and non-blocking connections, so a client that says nothing, sends garbage or
 /// reads slowly never blocks the formation.
+///
+/// Bounds: at most ``maximumConnections`` at once (beyond that the oldest silent one is
+/// evicted, else the listener pauses and clients wait in the kernel's backlog); a client
+/// that has not sent a complete request, or does not read its reply, within
+/// ``idleTimeout`` is closed; running out of descriptors pauses the listener instead of
+/// spinning on `accept`; a `logs` reply is streamed in chunks of ``historyChunk``.
 package final class ControlServer {
     /// One client connection.
     package struct Connection {
@@ -24,124 +46,258 @@ package final class ControlServer {
         var output: [UInt8] = []
         /// Set for `logs -f`: which lines this follower wants.
         package var follow: LogFilter?
+        /// Set while a `logs` reply streams from the ring.
+        var history: HistoryStream?
+        /// Whether a follow stream follows the history.
+        var followAfterHistory = false
         var closeWhenFlushed = false
         var wantsWrite = false
+        /// The first request line has arrived; later lines are ignored (one request per connection).
+        var requestSeen = false
+        /// The client shut down its sending side (or we stopped reading): finish the reply.
+        var readClosed = false
+        /// When bytes last moved either way (monotonic nanoseconds).
+        var lastActivity: UInt64
+        /// The largest line queued for a follower since its queue was last empty.
+        var largestQueued = 0
     }
 
-    /// A follower that falls this far behind is cut off.
-    package static let followerLimit = 1 << 20
+    /// A follower further behind than this plus the largest line in its queue is cut off.
+    /// Measuring past the largest line means one huge line (a 1 MiB line, escaped up to six
+    /// times in JSON) never cuts off a follower that keeps up.
+    package static let followerLimit = 4 << 20
+    /// A client without a complete request, or not reading a plain reply, for this long is closed.
+    package static let idleTimeout: UInt64 = 10_000_000_000
+    /// A silent connection younger than this is never evicted to make room: a client sends
+    /// its request right after connecting.
+    package static let evictionGrace: UInt64 = 100_000_000
+    /// How long the listener rests after `accept` found no descriptor left.
+    package static let descriptorPause: UInt64 = 250_000_000
+    /// A history reply is formatted in chunks of about this many bytes, when the queue is
+    /// below ``historyRefillBelow``.
+    package static let historyChunk = 256 << 10
+    package static let historyRefillBelow = 64 << 10
+    /// At most this many connections at once: 64, or a quarter of the descriptor limit when
+    /// that is lower, so that children's pipes always find descriptors.
+    package static let maximumConnections = max(4, min(64, ResourceLimits.openFiles / 4))
 
     package let address: ControlAddress
     package let listenFD: Int32
     package private(set) var connections: [UInt64: Connection] = [:]
     private var nextToken: UInt64 = 1 << 32
     private let poller: Poller
+    private let listenToken: UInt64
+    /// The listener is out of the poll set: until a connection closes, or until this time.
+    private var listenerPaused = false
+    private var resumeAt: UInt64?
+    /// The socket file this server made, to remove at exit only if it is still that file.
+    private let socketIdentity: FileIdentity?
+    /// Held for the life of `paas up`: it, not the socket, says that paas up runs here.
+    private let lock: FileLock
 
-    /// Binds the socket at the first of `candidates` that can hold it, taking over a stale
-    /// one left by a killed paas and refusing when another paas up answers. Registers the
-    /// listener in `poller` under `token`.
-    package init(candidates: [ControlAddress], poller: Poller, token: UInt64) throws(ControlStartError) {
+    /// Takes the app's lock (refusing when another `paas up` holds it, even a stopped one),
+    /// then binds the socket at the first of `candidates` that can hold it, replacing a
+    /// stale socket file left by a killed paas. Registers the listener in `poller` under `token`.
+    package init(candidates: [ControlAddress], locks: [ControlAddress], poller: Poller, token: UInt64) throws(ControlStartError) {
         self.poller = poller
+        self.listenToken = token
+        var taken: FileLock?
         var lastError: SocketError?
-        for address in candidates {
-            // Another paas up may answer at any of the places: refuse if one does.
-            if let pid = Self.probe(address.socket) { throw .alreadyRunning(pid: pid, socket: address.socket) }
+        for place in locks {
+            do {
+                if place.shared { try PrivateDirectory.makeOrVerify(place.directory) } else { try UnixSocket.makePrivateDirectory(place.directory) }
+                taken = try FileLock(path: place.socket)
+                break
+            } catch let error as SocketError {
+                lastError = error
+            } catch let error as FileLock.Failure {
+                switch error {
+                case .held(let pid): throw .alreadyRunning(pid: pid, lock: place.socket)
+                case .system(let e): lastError = e
+                }
+            } catch {
+                lastError = SocketError(step: "lock \(place.socket)", code: nil)
+            }
         }
+        guard let taken else { throw .system(lastError ?? SocketError(step: "lock", code: nil)) }
+        lock = taken
         for address in candidates {
             do {
                 listenFD = try Self.bind(address)
                 self.address = address
+                socketIdentity = FileIdentity.of(link: address.socket)
                 poller.add(listenFD, token: token)
                 return
-            } catch .alreadyRunning(let pid, let socket) {
-                throw .alreadyRunning(pid: pid, socket: socket)
-            } catch .system(let e) {
-                lastError = e
+            } catch {
+                lastError = error
             }
         }
-        throw .system(lastError ?? SocketError(step: "bind", code: 0))
+        throw .system(lastError ?? SocketError(step: "bind", code: nil))
     }
 
-    private static func bind(_ address: ControlAddress) throws(ControlStartError) -> Int32 {
+    private static func bind(_ address: ControlAddress) throws(SocketError) -> Int32 {
+        if address.shared { try PrivateDirectory.makeOrVerify(address.directory) } else { try UnixSocket.makePrivateDirectory(address.directory) }
         do {
-            try UnixSocket.makePrivateDirectory(address.directory)
-        } catch {
-            throw .system(error)
+            return try UnixSocket.listen(address.socket)
+        } catch where error.isInUse {
+            // We hold the app's lock, so no paas up lives here: the file was left by one
+            // that was killed. Replace it.
+            UnixSocket.remove(address.socket)
+            return try UnixSocket.listen(address.socket)
         }
-        for _ in 0..<3 {
-            do {
-                return try UnixSocket.listen(address.socket)
-            } catch where error.isInUse {
-                // A socket file is there: alive, or left by a paas that was killed?
-                if let pid = probe(address.socket) { throw .alreadyRunning(pid: pid, socket: address.socket) }
-                UnixSocket.remove(address.socket)
-            } catch {
-                throw .system(error)
-            }
-        }
-        throw .alreadyRunning(pid: nil, socket: address.socket)
     }
 
     deinit {
         for c in connections.values { FileDescriptorIO.close(c.fd) }
         FileDescriptorIO.close(listenFD)
-        UnixSocket.remove(address.socket)
-    }
-
-    /// The pid of the paas answering at `socket`, or nil when nothing answers (stale).
-    private static func probe(_ socket: String) -> Int? {
-        guard FileSystem.exists(socket), let reply = try? ControlClient.send(.hello, to: [socket], timeoutSeconds: 2).first else { return nil }
-        return reply["pid"]?.int ?? -1
+        UnixSocket.remove(address.socket, ifStill: socketIdentity)
     }
 
     /// Whether `token` is one of this server's connections.
     package func owns(_ token: UInt64) -> Bool { connections[token] != nil }
 
-    /// Accepts every pending connection; refuses those from another user.
+    /// Accepts pending connections up to the cap; refuses those from another user.
     package func acceptAll() {
-        while let fd = UnixSocket.accept(listenFD) {
-            var c = Connection(fd: fd)
-            let token = nextToken
-            nextToken += 1
-            if UnixSocket.peerUID(fd) != UnixSocket.currentUID {
-                c.output = Array(Self.errorLine("permission denied: the control socket only answers its owner").utf8)
-                c.closeWhenFlushed = true
+        let now = Clock.monotonicNanos()
+        while true {
+            if connections.count >= Self.maximumConnections && !evictOldestSilent(now: now) {
+                // Full of live clients: let the rest wait in the backlog until one closes,
+                // or until the oldest silent one may be evicted.
+                pauseListener(until: oldestSilent()?.since.map { $0 + Self.evictionGrace })
+                return
             }
-            connections[token] = c
-            poller.add(fd, token: token)
-            if c.closeWhenFlushed { flush(token) }
+            switch UnixSocket.accept(listenFD) {
+            case .none:
+                return
+            case .failed:
+                continue
+            case .outOfDescriptors:
+                if evictOldestSilent(now: now) { continue }
+                pauseListener(until: now + Self.descriptorPause)
+                return
+            case .connection(let fd):
+                var c = Connection(fd: fd, lastActivity: now)
+                let token = nextToken
+                nextToken += 1
+                if UnixSocket.peerUID(fd) != UnixSocket.currentUID {
+                    c.output = Array(Self.errorLine("permission denied: the control socket only answers its owner").utf8)
+                    c.closeWhenFlushed = true
+                    c.requestSeen = true
+                }
+                connections[token] = c
+                poller.add(fd, token: token)
+                if c.closeWhenFlushed { flush(token) }
+            }
         }
     }
 
-    /// Reads what a connection sent and returns the complete request lines; closes it on
-    /// end-of-file, on an oversized line, or when it only waits to be closed.
-    package func readRequests(_ token: UInt64) -> [ArraySlice<UInt8>] {
-        guard var c = connections[token] else { return [] }
-        guard let bytes = UnixSocket.readAvailable(c.fd) else {
-            // The client hung up; a follower's end or a finished exchange.
+    /// The connection that has sent nothing for longest, and since when.
+    private func oldestSilent() -> (token: UInt64, since: UInt64?)? {
+        var best: (UInt64, UInt64)?
+        for (token, c) in connections where !c.requestSeen && c.input.isEmpty && c.follow == nil {
+            if best == nil || c.lastActivity < best!.1 { best = (token, c.lastActivity) }
+        }
+        return best.map { ($0.0, $0.1) }
+    }
+
+    /// Closes the oldest connection that has sent nothing for at least ``evictionGrace``
+    /// (and has nothing waiting to be read), with a line saying why. False when there is none.
+    private func evictOldestSilent(now: UInt64) -> Bool {
+        let candidates = connections.filter { !$0.value.requestSeen && $0.value.input.isEmpty && $0.value.follow == nil && $0.value.lastActivity + Self.evictionGrace <= now }
+        for (token, c) in candidates.sorted(by: { $0.value.lastActivity < $1.value.lastActivity }) {
+            if UnixSocket.hasPendingInput(c.fd) { continue }
+            _ = UnixSocket.writeSome(c.fd, Array(Self.errorLine("closed: too many control connections and this one sent nothing").utf8)[...])
             close(token)
-            return []
+            return true
         }
-        if c.closeWhenFlushed { return [] }
+        return false
+    }
+
+    private func pauseListener(until time: UInt64?) {
+        if !listenerPaused {
+            listenerPaused = true
+            poller.remove(listenFD)
+        }
+        resumeAt = time
+    }
+
+    private func resumeListener() {
+        guard listenerPaused else { return }
+        listenerPaused = false
+        resumeAt = nil
+        poller.add(listenFD, token: listenToken)
+    }
+
+    /// The earliest time ``tick(now:)`` has work: an idle connection's deadline, or the
+    /// listener's rest ending.
+    package var nextDeadline: UInt64? {
+        var next = listenerPaused ? resumeAt : nil
+        for c in connections.values where c.follow == nil && c.history == nil {
+            let t = c.lastActivity + Self.idleTimeout
+            if next == nil || t < next! { next = t }
+        }
+        return next
+    }
+
+    /// Closes connections idle past ``idleTimeout`` and resumes a resting listener.
+    package func tick(now: UInt64) {
+        for (token, c) in connections where c.follow == nil && c.history == nil && c.lastActivity + Self.idleTimeout <= now {
+            let why = c.requestSeen ? "closed: the reply was not read within \(Self.idleTimeout / 1_000_000_000) s" : "closed: no complete request within \(Self.idleTimeout / 1_000_000_000) s"
+            _ = UnixSocket.writeSome(c.fd, Array(Self.errorLine(why).utf8)[...])
+            close(token)
+        }
+        if listenerPaused, let resumeAt, resumeAt <= now { resumeListener() }
+    }
+
+    /// Reads what a connection sent and returns its request line once complete (only the
+    /// first: one request per connection, later lines are ignored). Closes the connection
+    /// on end-of-file before a request, or on an oversized line; after a request, an
+    /// end-of-file (a client that shut down its sending side) lets the reply finish.
+    package func readRequest(_ token: UInt64) -> ArraySlice<UInt8>? {
+        guard var c = connections[token] else { return nil }
+        if c.readClosed {
+            // Only a hang-up wakes us now: the peer is gone both ways, or the reply is done.
+            flush(token)
+            if let left = connections[token], left.output.isEmpty && left.history == nil { close(token) }
+            return nil
+        }
+        guard let bytes = UnixSocket.readAvailable(c.fd) else {
+            if c.requestSeen && c.follow == nil {
+                // A half-close after the request: stop reading, finish writing the reply.
+                c.readClosed = true
+                connections[token] = c
+                poller.modify(c.fd, token: token, readable: false, writable: c.wantsWrite)
+                return nil
+            }
+            // The client hung up: a follower's end or a finished exchange.
+            close(token)
+            return nil
+        }
+        if bytes.isEmpty { return nil }
+        c.lastActivity = Clock.monotonicNanos()
+        if c.requestSeen || c.closeWhenFlushed {
+            connections[token] = c
+            return nil
+        }
         c.input.append(contentsOf: bytes)
-        var lines: [ArraySlice<UInt8>] = []
-        var start = 0
-        while let nl = c.input[start...].firstIndex(of: 10) {
-            lines.append(c.input[start..<nl])
-            start = nl + 1
-        }
-        let rest = Array(c.input[start...])
-        if rest.count > ControlProtocol.maximumRequest {
+        if let nl = c.input.firstIndex(of: 10) {
+            let line = Array(c.input[..<nl])
             c.input = []
+            c.requestSeen = true
+            connections[token] = c
+            return line[...]
+        }
+        if c.input.count > ControlProtocol.maximumRequest {
+            c.input = []
+            c.requestSeen = true
             c.output.append(contentsOf: Self.errorLine("request too long: expected one JSON object of at most \(ControlProtocol.maximumRequest) bytes per line").utf8)
             c.closeWhenFlushed = true
             connections[token] = c
             flush(token)
-            return []
+            return nil
         }
-        c.input = rest
         connections[token] = c
-        return lines.map { Array($0)[...] }
+        return nil
     }
 
     /// Queues `text` (one or more lines) for a connection and writes what it can now.
@@ -153,20 +309,66 @@ package final class ControlServer {
         flush(token)
     }
 
-    /// Makes `token` a follower of the event stream.
-    package func follow(_ token: UInt64, _ filter: LogFilter) {
-        guard connections[token] != nil else { return }
-        connections[token]?.follow = filter
-        followers[token] = filter
+    /// Starts streaming a `logs` reply from the ring; `first` is its first line. With
+    /// `follow`, the connection becomes a follower once the history has caught up.
+    package func beginHistory(_ token: UInt64, _ history: HistoryStream, follow: Bool, first: [UInt8]) {
+        guard var c = connections[token] else { return }
+        c.history = history
+        c.followAfterHistory = follow
+        c.output.append(contentsOf: first)
+        connections[token] = c
+        flush(token)
+    }
+
+    /// The history streams whose queue is low enough for the next chunk.
+    package func historiesWanted() -> [(token: UInt64, stream: HistoryStream)] {
+        connections.compactMap { token, c in
+            guard let h = c.history, c.output.count < Self.historyRefillBelow else { return nil }
+            return (token, h)
+        }
+    }
+
+    /// What the next chunk of a history stream ended in.
+    package enum HistoryStep {
+        /// More to come, from this place.
+        case more(HistoryStream)
+        /// The reply is complete (for `logs -f`: caught up with the newest line).
+        case done
+        /// The ring dropped the lines at the cursor before the client read them.
+        case lost
+    }
+
+    /// Queues the next chunk of a history stream and moves it on.
+    package func continueHistory(_ token: UInt64, _ chunk: [UInt8], _ step: HistoryStep) {
+        guard var c = connections[token], let h = c.history else { return }
+        c.output.append(contentsOf: chunk)
+        switch step {
+        case .more(let next):
+            c.history = next
+        case .done:
+            c.history = nil
+            if c.followAfterHistory {
+                c.follow = h.filter
+                followers[token] = h.filter
+            } else {
+                c.closeWhenFlushed = true
+            }
+        case .lost:
+            c.history = nil
+            c.output.append(contentsOf: Self.errorLine("cut off: this client read the history more slowly than new lines replaced it").utf8)
+            c.closeWhenFlushed = true
+        }
+        connections[token] = c
+        flush(token)
     }
 
     /// The connections that follow the event stream, and what they want (checked per line).
     package private(set) var followers: [UInt64: LogFilter] = [:]
 
-    /// Queues a line for a follower; one that is too far behind is cut off.
+    /// Queues a line for a follower; one that is really behind is cut off.
     package func push(_ token: UInt64, _ line: [UInt8]) {
         guard var c = connections[token], c.follow != nil else { return }
-        if c.output.count + line.count > Self.followerLimit {
+        if c.output.count > Self.followerLimit + c.largestQueued {
             c.output = Array(Self.errorLine("cut off: this follower fell more than \(Self.followerLimit >> 20) MiB behind the event stream").utf8)
             c.follow = nil
             followers[token] = nil
@@ -177,6 +379,7 @@ package final class ControlServer {
             return
         }
         c.output.append(contentsOf: line)
+        c.largestQueued = max(c.largestQueued, line.count)
         connections[token] = c
         flush(token)
     }
@@ -186,13 +389,21 @@ package final class ControlServer {
         guard var c = connections[token] else { return }
         if !c.output.isEmpty {
             guard let n = UnixSocket.writeSome(c.fd, c.output[...]) else { close(token); return }
-            c.output.removeFirst(n)
+            if n > 0 {
+                c.output.removeFirst(n)
+                c.lastActivity = Clock.monotonicNanos()
+            }
         }
-        if c.output.isEmpty && c.closeWhenFlushed { close(token); return }
+        if c.output.isEmpty {
+            c.largestQueued = 0
+            if c.closeWhenFlushed { close(token); return }
+        }
+        // A history stream wants writability while it has more to send: the next chunk is
+        // formatted when the queue drains.
         let wants = !c.output.isEmpty
         if wants != c.wantsWrite {
             c.wantsWrite = wants
-            poller.modify(c.fd, token: token, readable: true, writable: wants)
+            poller.modify(c.fd, token: token, readable: !c.readClosed, writable: wants)
         }
         connections[token] = c
     }
@@ -203,6 +414,7 @@ package final class ControlServer {
         followers[token] = nil
         poller.remove(c.fd)
         FileDescriptorIO.close(c.fd)
+        if listenerPaused && resumeAt == nil && connections.count < Self.maximumConnections { resumeListener() }
     }
 
     /// Closes every connection and the listener (paas is exiting).

@@ -22,6 +22,8 @@ package struct LogRing {
     package let capacity: Int
     private var current: [UInt8] = []
     private var previous: [UInt8] = []
+    /// The number of the current generation; the previous one has this minus one.
+    private var generation: UInt64 = 1
     /// Three words: length and source; stream, continuation and nanoseconds; seconds.
     private static let headerSize = 24
 
@@ -39,6 +41,7 @@ package struct LogRing {
         if current.count + size > capacity / 2 {
             previous = current
             current = []
+            generation += 1
             current.reserveCapacity(min(capacity / 2, max(size, 1 << 20)))
             // A single line larger than half the ring is kept alone in the current generation.
         }
@@ -78,6 +81,101 @@ package struct LogRing {
             }
         }
         return Array(result.suffix(count))
+    }
+
+    /// A place in the ring: a generation and a byte offset in it. It stays valid while its
+    /// generation is the current or the previous one, so a reader that keeps up can stream
+    /// the history without copying it (`paas logs` sends it as the socket drains).
+    package struct Cursor: Sendable, Equatable {
+        package var generation: UInt64
+        package var offset: Int
+    }
+
+    /// Just after the newest line.
+    package var end: Cursor { Cursor(generation: generation, offset: current.count) }
+
+    /// Where the last `count` lines for which `include(source)` holds begin, and how many
+    /// there are (at most `count`).
+    package func start(last count: Int, where include: (Int32) -> Bool) -> (cursor: Cursor, lines: Int) {
+        guard count > 0 else { return (end, 0) }
+        var total = 0
+        forEachHeader { _, _, source in if include(source) { total += 1 } }
+        var skip = max(0, total - count)
+        var found: Cursor?
+        forEachHeader { cursor, _, source in
+            guard found == nil, include(source) else { return }
+            if skip == 0 { found = cursor } else { skip -= 1 }
+        }
+        return (found ?? end, min(total, count))
+    }
+
+    /// Visits every record's place, length and source, oldest first.
+    private func forEachHeader(_ body: (Cursor, Int, Int32) -> Void) {
+        for (id, buffer) in [(generation &- 1, previous), (generation, current)] {
+            buffer.withUnsafeBytes { raw in
+                var i = 0
+                while i + Self.headerSize <= raw.count {
+                    let w0 = raw.loadUnaligned(fromByteOffset: i, as: UInt64.self)
+                    let length = Int(UInt32(truncatingIfNeeded: w0))
+                    body(Cursor(generation: id, offset: i), length, Int32(bitPattern: UInt32(truncatingIfNeeded: w0 >> 32)))
+                    i += Self.headerSize + length
+                }
+            }
+        }
+    }
+
+    /// How a ``read(from:to:where:budget:_:)`` ended.
+    package enum ReadResult: Sendable, Equatable {
+        /// The budget is spent; more lines follow.
+        case more
+        /// The cursor reached `end` (or the newest line).
+        case reachedEnd
+        /// The lines at the cursor were dropped to make room: the reader fell too far behind.
+        case lost
+    }
+
+    /// Hands the lines from `cursor` up to `end` (nil: the newest) for which `include(source)`
+    /// holds to `body` (source, stream, continuation, time, text), until about `budget`
+    /// bytes of text have been handed; moves `cursor` past them.
+    package func read(from cursor: inout Cursor, to end: Cursor?, where include: (Int32) -> Bool, budget: Int,
+                      _ body: (Int32, LogStream, Bool, WallTime, UnsafeRawBufferPointer) -> Void) -> ReadResult {
+        var spent = 0
+        while true {
+            let target = end ?? self.end
+            if cursor == target { return .reachedEnd }
+            let buffer: [UInt8]
+            if cursor.generation == generation {
+                buffer = current
+            } else if cursor.generation == generation &- 1 {
+                buffer = previous
+            } else {
+                return .lost
+            }
+            if cursor.offset + Self.headerSize > buffer.count {
+                if cursor.generation == generation { return .reachedEnd }
+                cursor = Cursor(generation: cursor.generation + 1, offset: 0)
+                continue
+            }
+            if spent >= budget { return .more }
+            let length = buffer.withUnsafeBytes { raw -> Int in
+                let i = cursor.offset
+                let w0 = raw.loadUnaligned(fromByteOffset: i, as: UInt64.self)
+                let w1 = raw.loadUnaligned(fromByteOffset: i + 8, as: UInt64.self)
+                let length = Int(UInt32(truncatingIfNeeded: w0))
+                let source = Int32(bitPattern: UInt32(truncatingIfNeeded: w0 >> 32))
+                if include(source) {
+                    let stream = Self.stream(UInt8(truncatingIfNeeded: w1))
+                    let continuation = UInt8(truncatingIfNeeded: w1 >> 8) == 1
+                    let nanos = Int32(bitPattern: UInt32(truncatingIfNeeded: w1 >> 32))
+                    let seconds = Int64(bitPattern: raw.loadUnaligned(fromByteOffset: i + 16, as: UInt64.self))
+                    let start = i + Self.headerSize
+                    body(source, stream, continuation, WallTime(seconds: seconds, nanoseconds: nanos), UnsafeRawBufferPointer(rebasing: raw[start..<start + length]))
+                    spent += Self.headerSize + length
+                }
+                return length
+            }
+            cursor.offset += Self.headerSize + length
+        }
     }
 
     private static func code(_ stream: LogStream) -> UInt8 {

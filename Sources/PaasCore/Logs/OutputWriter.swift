@@ -19,6 +19,8 @@ package final class OutputWriter: Sendable {
         var closing = false
         var finished = false
         var broken = false
+        /// The errno of the write that broke stdout.
+        var failure: Int32?
         var loopWaiting = false
     }
 
@@ -59,8 +61,16 @@ package final class OutputWriter: Sendable {
         }
     }
 
-    /// Whether a write to stdout failed (the reader went away).
+    /// Whether a write to stdout failed (the reader went away, or an error).
     package var isBroken: Bool { state.withLock { $0.broken } }
+
+    /// Why stdout broke, once it has: nil while it works.
+    package var failure: OutputFailure? {
+        state.withLock { s in s.failure.map { OutputFailure(code: $0) } }
+    }
+
+    /// Bytes submitted and not written yet.
+    package var queuedBytes: Int { state.withLock { $0.queued } }
 
     /// Whether everything submitted before ``close()`` has been written (or stdout broke).
     package var isFinished: Bool { state.withLock { $0.finished } }
@@ -72,6 +82,7 @@ package final class OutputWriter: Sendable {
     }
 
     private func run() {
+        OutputFile.blockFileSizeSignalInThisThread()
         let idle = Poller()
         idle.add(work.fd, token: 0)
         while true {
@@ -91,10 +102,12 @@ package final class OutputWriter: Sendable {
                 continue
             }
             for batch in next.batches {
-                let ok = FileDescriptorIO.writeAll(fd, batch)
+                let result = batch.withUnsafeBytes { OutputFile.writeAll(fd, $0) }
+                let ok = result == .written
                 let wakeLoop = state.withLock { s -> Bool in
                     s.queued -= batch.count
-                    if !ok {
+                    if case .failed(let code) = result {
+                        s.failure = code
                         s.broken = true
                         s.batches.removeAll()
                         s.queued = 0
@@ -110,4 +123,13 @@ package final class OutputWriter: Sendable {
             }
         }
     }
+}
+
+/// Why a write to stdout failed.
+package struct OutputFailure: Sendable, Equatable, CustomStringConvertible {
+    package var code: Int32
+    /// EPIPE or EIO (a closed pipe, a hung-up terminal): the reader went away, which asks
+    /// paas to stop (exit 0). Anything else is an error (exit 74).
+    package var isHangUp: Bool { OutputFile.isHangUp(code) }
+    package var description: String { "could not write to stdout: \(Errno.describe(code))" }
 }

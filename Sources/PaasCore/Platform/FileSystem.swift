@@ -128,6 +128,7 @@ package enum Errno {
             ENOENT: "ENOENT", EACCES: "EACCES", EPERM: "EPERM", EISDIR: "EISDIR", ENOTDIR: "ENOTDIR",
             ENOEXEC: "ENOEXEC", EAGAIN: "EAGAIN", ENOMEM: "ENOMEM", EMFILE: "EMFILE", ENFILE: "ENFILE",
             ESRCH: "ESRCH", EINVAL: "EINVAL", ECONNREFUSED: "ECONNREFUSED", ETIMEDOUT: "ETIMEDOUT", E2BIG: "E2BIG", ELOOP: "ELOOP", ENAMETOOLONG: "ENAMETOOLONG",
+            ENOSPC: "ENOSPC", EFBIG: "EFBIG", EIO: "EIO", EPIPE: "EPIPE", EROFS: "EROFS", EEXIST: "EEXIST",
         ]
         if let name = names[code] { return "\(text) (\(name))" }
         return "\(text) (errno \(code))"

@@ -10,10 +10,15 @@ import CPaasSys
 /// A failed socket call, naming the step and the errno.
 package struct SocketError: Error, Sendable, CustomStringConvertible {
     package var step: String
-    package var code: Int32
-    package var description: String { "\(step) failed: \(Errno.describe(code))" }
+    /// The errno, or nil when `step` says it all.
+    package var code: Int32?
+    package init(step: String, code: Int32?) {
+        self.step = step
+        self.code = code
+    }
+    package var description: String { code.map { "\(step) failed: \(Errno.describe($0))" } ?? step }
     package var isRefused: Bool { code == ECONNREFUSED }
-    package var isMissing: Bool { code == ENOENT }
+    package var isMissing: Bool { code == ENOENT || code == ENOTDIR }
     package var isInUse: Bool { code == EADDRINUSE }
 }
 
@@ -34,10 +39,39 @@ package enum UnixSocket {
         return fd
     }
 
-    /// Accepts one pending connection, or nil when none is waiting.
-    package static func accept(_ fd: Int32) -> Int32? {
-        let c = paas_unix_accept(fd)
-        return c >= 0 ? c : nil
+    /// What one `accept` gave.
+    package enum Accepted: Sendable, Equatable {
+        case connection(Int32)
+        /// Nothing is waiting.
+        case none
+        /// Out of descriptors (EMFILE, ENFILE): the connection stays queued in the kernel,
+        /// and the listener stays readable, so calling again at once would spin.
+        case outOfDescriptors(Int32)
+        /// That connection failed before it was accepted (ECONNABORTED...): try the next.
+        case failed(Int32)
+    }
+
+    /// Accepts one pending connection, non-blocking and close-on-exec.
+    /// The corresponding C function is `accept4`.
+    package static func accept(_ fd: Int32) -> Accepted {
+        while true {
+            let c = paas_unix_accept(fd)
+            if c >= 0 { return .connection(c) }
+            let e = errno
+            switch e {
+            case EINTR: continue
+            case EAGAIN, EWOULDBLOCK: return .none
+            case EMFILE, ENFILE, ENOBUFS, ENOMEM: return .outOfDescriptors(e)
+            default: return .failed(e)
+            }
+        }
+    }
+
+    /// Whether bytes wait to be read on `fd`, without taking them.
+    /// The corresponding C function is `recv(MSG_PEEK|MSG_DONTWAIT)`.
+    package static func hasPendingInput(_ fd: Int32) -> Bool {
+        var byte: UInt8 = 0
+        return Glibc.recv(fd, &byte, 1, Int32(MSG_PEEK | MSG_DONTWAIT)) > 0
     }
 
     /// The connected peer's uid, or nil. The corresponding C function is `getsockopt(SO_PEERCRED)`.
@@ -90,6 +124,13 @@ package enum UnixSocket {
 
     /// Removes the socket file. The corresponding C function is `unlink`.
     package static func remove(_ path: String) { _ = unlink(path) }
+
+    /// Removes the socket file only if it is still the one `identity` names (a later
+    /// `paas up` may have replaced it). The corresponding C functions are `lstat`, `unlink`.
+    package static func remove(_ path: String, ifStill identity: FileIdentity?) {
+        guard let identity, FileIdentity.of(link: path) == identity else { return }
+        _ = unlink(path)
+    }
 
     /// Creates `path` as a directory with `mode` if missing, and tightens its mode.
     package static func makePrivateDirectory(_ path: String) throws(SocketError) {

@@ -119,6 +119,19 @@ package struct RunState: Sendable, Equatable {
         return begin(stopping: now, status: 0)
     }
 
+    /// Writing the event stream failed with an error other than the reader going away
+    /// (ENOSPC, EFBIG...): stop, and exit with ``outputErrorStatus``.
+    package mutating func outputFailed(now: UInt64) -> Action {
+        guard !isStopping else {
+            if exitStatus == 0 { exitStatus = Self.outputErrorStatus }
+            return .none
+        }
+        return begin(stopping: now, status: Self.outputErrorStatus)
+    }
+
+    /// Exit status when stdout could not be written (EX_IOERR).
+    package static let outputErrorStatus: Int32 = 74
+
     /// Time passed: SIGKILL once the deadline is reached.
     package mutating func tick(now: UInt64) -> Action {
         guard case .stopping(let deadline) = phase, now >= deadline else { return .none }

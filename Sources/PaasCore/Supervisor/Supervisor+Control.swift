@@ -3,15 +3,16 @@ extension Supervisor {
     func handleControl(_ event: PollEvent) {
         guard let control, control.owns(event.token) else { return }
         if event.writable { control.flush(event.token) }
-        guard event.readable || event.hangup else { return }
-        for line in control.readRequests(event.token) {
+        // One request per connection: the server reads the first line only.
+        if event.readable || event.hangup, let line = control.readRequest(event.token) {
             switch ControlRequest.decode(line) {
             case .failure(let error):
-                control.send(event.token, Array(ControlServer.errorLine(error.message).utf8))
+                control.send(event.token, Array(ControlServer.errorLine(error.message).utf8), thenClose: true)
             case .success(let request):
                 answer(request, token: event.token, control: control)
             }
         }
+        refillHistories(control)
     }
 
     private func answer(_ request: ControlRequest, token: UInt64, control: ControlServer) {
@@ -237,16 +238,38 @@ extension Supervisor {
             return
         }
         let filter = LogFilter(targets: Set(targets))
-        let records = ring.last(lines) { source in
+        let start = ring.start(last: lines, where: includes(filter))
+        // The history is streamed from the ring as the socket drains (refillHistories), so a
+        // client that does not read holds one chunk, not a copy of the ring.
+        let first = Array(ControlServer.okLine([("lines", .int(start.lines)), ("follow", .bool(follow))]).utf8)
+        control.beginHistory(token, HistoryStream(cursor: start.cursor, end: follow ? nil : ring.end, filter: filter), follow: follow, first: first)
+    }
+
+    /// Whether a ring record's source (a member index, or -1 for paas's own events) passes `filter`.
+    private func includes(_ filter: LogFilter) -> (Int32) -> Bool {
+        { [logSources] source in
             let s = logSources[source]
             return filter.matches(name: s.name, type: s.type)
         }
-        var out = Array(ControlServer.okLine([("lines", .int(records.count)), ("follow", .bool(follow))]).utf8)
-        for r in records {
-            let source = logSources[r.source]
-            r.text.withUnsafeBytes { jsonFormatter.append($0, source: source, stream: r.stream, continuation: r.continuation, at: r.time, epoch: true, to: &out) }
+    }
+
+    /// Formats the next chunk of every `logs` reply whose socket has drained.
+    func refillHistories(_ control: ControlServer) {
+        for (token, stream) in control.historiesWanted() {
+            var stream = stream
+            var chunk: [UInt8] = []
+            var formatter = jsonFormatter
+            let include = includes(stream.filter)
+            let result = ring.read(from: &stream.cursor, to: stream.end, where: include, budget: ControlServer.historyChunk) { source, kind, continuation, time, text in
+                let from = logSources[source]
+                formatter.append(text, source: from, stream: kind, continuation: continuation, at: time, epoch: true, to: &chunk)
+            }
+            jsonFormatter = formatter
+            switch result {
+            case .more: control.continueHistory(token, chunk, .more(stream))
+            case .reachedEnd: control.continueHistory(token, chunk, .done)
+            case .lost: control.continueHistory(token, chunk, .lost)
+            }
         }
-        control.send(token, out, thenClose: !follow)
-        if follow { control.follow(token, filter) }
     }
 }

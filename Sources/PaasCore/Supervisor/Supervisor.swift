@@ -207,6 +207,7 @@ package final class Supervisor {
             let now = Clock.monotonicNanos()
             perform(runState.tick(now: now), reason: nil)
             fireTimers(now: now)
+            control?.tick(now: now)
         }
         finish()
         return runState.exitStatus ?? 0
@@ -365,7 +366,16 @@ package final class Supervisor {
         writer.loopWake.clear()
         if writer.isBroken && !outputClosedHandled {
             outputClosedHandled = true
-            perform(runState.outputClosed(now: Clock.monotonicNanos()), reason: .outputClosed)
+            if let failure = writer.failure, !failure.isHangUp {
+                // Not a reader that left but an error (a full disk, a file-size limit): say so
+                // where it can be seen, and end non-zero.
+                let message = "\(failure.description); stopping all processes (exit \(RunState.outputErrorStatus))"
+                FileDescriptorIO.printError("paas: \(message)\n")
+                event(message)
+                perform(runState.outputFailed(now: Clock.monotonicNanos()), reason: nil)
+            } else {
+                perform(runState.outputClosed(now: Clock.monotonicNanos()), reason: .outputClosed)
+            }
         }
         if pipesPaused && !writer.isCongested {
             pipesPaused = false
@@ -702,6 +712,9 @@ package final class Supervisor {
             // Types with a shorter stop_timeout than the whole formation's are killed at theirs.
             timeout = timeout < 0 ? until(next) : min(timeout, until(next))
         }
+        if let next = control?.nextDeadline { // idle control connections, a resting listener
+            timeout = timeout < 0 ? until(next) : min(timeout, until(next))
+        }
         if members.all.allSatisfy({ $0.state.isFinished }) && runState.isStopping {
             // Waiting for strays that are not our children yet: look again soon.
             timeout = timeout < 0 ? 50 : min(timeout, 50)
@@ -766,9 +779,19 @@ package final class Supervisor {
                 _ = signals.drain()
             }
         }
+        // The last lines go out within the stop timeout, or at once on SIGINT/SIGTERM: a
+        // stdout that stopped reading (`paas up | less`, then Ctrl-C) must not hold paas.
         writer.close()
+        let deadline = Clock.monotonicNanos() + runState.timeoutNanos
         while !writer.isFinished {
-            _ = outer.wait(timeoutMilliseconds: 100)
+            let now = Clock.monotonicNanos()
+            let interrupted = signals.drain().contains { $0 == Signal.interrupt || $0 == Signal.terminate }
+            if interrupted || now >= deadline {
+                let why = interrupted ? "interrupted" : "stdout did not take the last lines within \(Self.seconds(plan.app.timeout))"
+                OutputFile.writeIfReady(2, "paas: \(why) while writing the last lines; \(writer.queuedBytes) bytes of output were not written\n")
+                break
+            }
+            _ = outer.wait(timeoutMilliseconds: Int32(min(100, (deadline - now) / 1_000_000 + 1)))
             writer.loopWake.clear()
         }
     }

@@ -7,6 +7,7 @@ let package = Package(
     products: [
         .executable(name: "paas", targets: ["paas"]),
         .library(name: "PaasCore", targets: ["PaasCore"]),
+        .library(name: "PaasConfig", targets: ["PaasConfig"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -15,17 +16,21 @@ let package = Package(
         .executableTarget(
             name: "paas",
             dependencies: [
+                "PaasConfig",
                 "PaasCore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+        /// The configuration as values: Procfile, env files, app.json, the formation and its
+        /// ports, the difference between two configurations. Depends on nothing else of paas.
+        .target(name: "PaasConfig"),
         .target(
             name: "PaasCore",
-            dependencies: ["CPaasSys"]
+            dependencies: ["PaasConfig", "CPaasSys"]
         ),
         /// The small C seam: the fork/exec child path, epoll, signalfd, prctl.
         .target(name: "CPaasSys"),
-        .testTarget(name: "PaasCoreTests", dependencies: ["PaasCore"]),
+        .testTarget(name: "PaasCoreTests", dependencies: ["PaasConfig", "PaasCore"]),
         /// Runs the built `paas` binary (and C fixtures it compiles with cc) against real processes.
         .testTarget(name: "IntegrationTests"),
     ]

@@ -1,5 +1,6 @@
 import ArgumentParser
 import PaasCore
+import PaasConfig
 
 struct Check: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -1,5 +1,6 @@
 import ArgumentParser
 import PaasCore
+import PaasConfig
 
 extension ExitStatusCode {
     /// No `paas up` runs for this app (EX_UNAVAILABLE).

@@ -1,5 +1,6 @@
 import ArgumentParser
 import PaasCore
+import PaasConfig
 
 /// Exit statuses, decided here and nowhere else (README.md lists them).
 enum ExitStatusCode {

@@ -1,5 +1,6 @@
 import ArgumentParser
 import PaasCore
+import PaasConfig
 
 struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(

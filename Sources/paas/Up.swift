@@ -1,5 +1,6 @@
 import ArgumentParser
 import PaasCore
+import PaasConfig
 
 struct Up: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -1,6 +1,7 @@
 import Testing
 
 @testable import PaasCore
+@testable import PaasConfig
 
 /// app.json's numbers are range-checked with their line (issue 8, faults 2, 15 and 25), keys
 /// are unique, and a file's error lines are found without storing a path per value (fault 24).

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 
 @testable import PaasCore
+@testable import PaasConfig
 
 /// The bounds on configuration input (issue 8, faults 13, 24 and 25): nesting depth, file
 /// kinds and sizes, broken links, and parsers that stay linear in their input.

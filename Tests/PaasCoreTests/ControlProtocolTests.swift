@@ -1,5 +1,6 @@
 import PaasCore
 import Testing
+@testable import PaasConfig
 
 /// Decoding control requests: every number is range-checked, and a bad one is an error
 /// reply, never a trap further on.

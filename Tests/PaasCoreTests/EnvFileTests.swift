@@ -1,6 +1,7 @@
 import Testing
 
 @testable import PaasCore
+@testable import PaasConfig
 
 /// An env file that parses: the assignments expected as `KEY=value` in order, the lookup
 /// (earlier env files, then the environment), and the lines that should carry warnings.

@@ -1,6 +1,7 @@
 import Testing
 
 @testable import PaasCore
+@testable import PaasConfig
 
 /// A `-m` value that parses, and what it parses to.
 struct SpecValidCase: Sendable, CustomTestStringConvertible {

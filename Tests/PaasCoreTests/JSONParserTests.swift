@@ -1,6 +1,7 @@
 import Testing
 
 @testable import PaasCore
+@testable import PaasConfig
 
 /// One conformance case in the style of JSONTestSuite (github.com/nst/JSONTestSuite): a name
 /// that says `y_` (must be accepted) or `n_` (must be refused), and the bytes.

@@ -1,5 +1,6 @@
 import PaasCore
 import Testing
+@testable import PaasConfig
 
 @Suite struct LogRingTests {
     static func add(_ ring: inout LogRing, _ text: String, source: Int32, stream: LogStream = .stdout, second: Int64 = 1) {

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 
 @testable import PaasCore
+@testable import PaasConfig
 
 /// One piece handed on by the framer.
 struct Piece: Equatable, CustomStringConvertible {

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 
 @testable import PaasCore
+@testable import PaasConfig
 
 @Suite struct OptionsFallbackTests {
     static let allVariables = [

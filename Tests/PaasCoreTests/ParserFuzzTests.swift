@@ -1,6 +1,7 @@
 import Testing
 
 @testable import PaasCore
+@testable import PaasConfig
 
 /// SplitMix64: a tiny deterministic generator, so a failing input can be reproduced from its seed.
 struct SplitMix64: RandomNumberGenerator {

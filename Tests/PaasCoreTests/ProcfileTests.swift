@@ -1,6 +1,7 @@
 import Testing
 
 @testable import PaasCore
+@testable import PaasConfig
 
 /// A Procfile that parses: the text and the entries expected as `name|command|line`.
 struct ProcfileValidCase: Sendable, CustomTestStringConvertible {

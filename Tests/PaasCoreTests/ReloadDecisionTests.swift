@@ -1,6 +1,7 @@
 import Testing
 
 @testable import PaasCore
+@testable import PaasConfig
 
 /// The pure decisions of a reload: the difference between two configurations, and the
 /// replacement of one type's instances.

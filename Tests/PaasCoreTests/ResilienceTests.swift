@@ -1,5 +1,6 @@
 import PaasCore
 import Testing
+@testable import PaasConfig
 
 /// Restart policy, backoff and circuit breaker: pure values, times passed in (nanoseconds).
 @Suite struct RestartPolicyTests {

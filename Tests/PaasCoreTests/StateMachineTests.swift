@@ -1,5 +1,6 @@
 import PaasCore
 import Testing
+@testable import PaasConfig
 
 @Suite struct InstanceStateTests {
     private func running(_ pid: Int32 = 42) -> InstanceState {

@@ -1,3 +1,5 @@
+package import PaasConfig
+
 /// `paas run`: what a one-off process runs, and with which environment.
 package enum OneOff {
     /// The process for `paas run WORDS...`: a Procfile entry's command (ARGs appended, each

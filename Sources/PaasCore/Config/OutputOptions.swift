@@ -1,3 +1,5 @@
+package import PaasConfig
+
 /// The `up` options that shape the event stream, with their `PAAS_*` fallbacks.
 package enum OutputOptions {
     /// Resolves the log style: flags beat `PAAS_LOG_FORMAT`, `PAAS_NO_COLOR`,

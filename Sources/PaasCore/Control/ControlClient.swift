@@ -1,3 +1,5 @@
+package import PaasConfig
+
 /// Why a control command could not talk to `paas up`.
 package enum ControlClientError: Error, Sendable, CustomStringConvertible {
     /// Nothing listens for this root: no `paas up` runs.

@@ -1,3 +1,5 @@
+package import PaasConfig
+
 /// The control protocol between a running `paas up` and `paas ps|scale|restart|stop|logs`:
 /// one JSON object per line each way, over a Unix stream socket.
 ///

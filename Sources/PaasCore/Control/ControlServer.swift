@@ -1,3 +1,5 @@
+package import PaasConfig
+
 /// Why the control socket could not be opened.
 package enum ControlStartError: Error, Sendable, CustomStringConvertible {
     /// Another `paas up` holds this app's lock (running, or stopped by SIGSTOP/Ctrl-Z).

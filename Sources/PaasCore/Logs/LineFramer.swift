@@ -1,3 +1,4 @@
+
 /// Cuts one child stream into lines.
 ///
 /// Lines end at `\n` (a `\r` before it is dropped). A line is handed on whole up to

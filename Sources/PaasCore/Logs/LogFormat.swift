@@ -1,3 +1,5 @@
+import PaasConfig
+
 /// Which stream a line came from.
 package enum LogStream: String, Sendable {
     case stdout, stderr, event

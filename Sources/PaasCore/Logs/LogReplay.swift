@@ -1,3 +1,5 @@
+package import PaasConfig
+
 /// Turns event objects received from `paas up` (the JSON shape, with `epoch`) back into
 /// text lines for `paas logs`, with the same prefix and padding as the live stream.
 package struct LogReplay {

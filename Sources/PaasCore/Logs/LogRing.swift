@@ -1,3 +1,4 @@
+
 /// The recent history of the event stream, for `paas logs -n N`: every line (children's and
 /// paas's own events) in a bounded byte buffer.
 ///

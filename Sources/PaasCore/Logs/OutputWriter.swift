@@ -1,4 +1,5 @@
 import Synchronization
+import PaasConfig
 
 /// Writes the event stream to stdout from its own thread, with plain blocking writes.
 ///

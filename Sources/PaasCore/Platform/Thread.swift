@@ -5,6 +5,7 @@ import Musl
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import PaasConfig
 
 /// A named, long-lived OS thread for blocking work that must stay off Swift's cooperative
 /// pool (here: blocking writes to stdout).

@@ -6,6 +6,7 @@ import Musl
 import Darwin
 #endif
 import CPaasSys
+import PaasConfig
 
 /// A failed socket call, naming the step and the errno.
 package struct SocketError: Error, Sendable, CustomStringConvertible {

@@ -6,6 +6,7 @@ import Musl
 import Darwin
 #endif
 import CPaasSys
+import PaasConfig
 
 /// Readiness of one descriptor, as reported by ``Poller/wait(timeoutMilliseconds:)``.
 package struct PollEvent: Sendable {

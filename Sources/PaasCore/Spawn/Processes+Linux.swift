@@ -6,6 +6,7 @@ import Musl
 import Darwin
 #endif
 import CPaasSys
+package import PaasConfig
 
 /// How a process ended.
 package enum Termination: Sendable, Equatable, CustomStringConvertible {

@@ -6,6 +6,7 @@ import Musl
 import Darwin
 #endif
 import CPaasSys
+package import PaasConfig
 
 /// What to start: an absolute executable, its arguments (argv[0] included), the complete
 /// environment as `KEY=VALUE` strings, and the working directory.

@@ -1,3 +1,5 @@
+package import PaasConfig
+
 /// One running copy of a process type (`web.2`), or the release phase's process.
 package struct InstanceIdentity: Sendable, Equatable {
     /// `web.2`, or `release`.

@@ -1,3 +1,5 @@
+package import PaasConfig
+
 /// The whole run's phase: release, running, stopping with a deadline, killing.
 /// A value that decides; ``Supervisor`` carries out its actions.
 package struct RunState: Sendable, Equatable {

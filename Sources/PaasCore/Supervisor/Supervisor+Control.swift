@@ -1,3 +1,5 @@
+import PaasConfig
+
 /// Requests from the control socket, carried out by the owner loop like any other event.
 extension Supervisor {
     func handleControl(_ event: PollEvent) {

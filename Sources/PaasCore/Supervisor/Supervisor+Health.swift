@@ -1,3 +1,5 @@
+import PaasConfig
+
 /// One health check under way: a TCP/HTTP connection or a command.
 struct CheckRun {
     var member: Int

@@ -1,3 +1,5 @@
+import PaasConfig
+
 /// `paas reload` and SIGHUP: read the configuration again and apply the difference, type by
 /// type, leaving everything that did not change alone (same pids, ports, restart counts and
 /// backoffs). A bad configuration changes nothing.

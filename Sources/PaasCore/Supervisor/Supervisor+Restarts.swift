@@ -1,3 +1,5 @@
+import PaasConfig
+
 /// A restart waiting for its backoff delay.
 struct PendingRestart {
     var at: UInt64

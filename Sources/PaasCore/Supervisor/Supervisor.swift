@@ -1,3 +1,5 @@
+package import PaasConfig
+
 /// What `paas up` runs, decided from the configuration before anything starts.
 package struct RunPlan: Sendable {
     package var app: AppConfig

@@ -218,6 +218,16 @@ package struct AppConfig: Sendable {
     /// app.json as named in messages, when it exists.
     package var manifestPath: String?
 
+    package init(paths: Paths, procfile: Procfile, env: EnvConfig, formation: Formation, timeout: Double, manifest: AppManifest = AppManifest(), manifestPath: String? = nil) {
+        self.paths = paths
+        self.procfile = procfile
+        self.env = env
+        self.formation = formation
+        self.timeout = timeout
+        self.manifest = manifest
+        self.manifestPath = manifestPath
+    }
+
     /// The restart settings of a type (defaults when app.json says nothing).
     package func restartSettings(_ type: String) -> RestartSettings { manifest.processes[type] ?? RestartSettings() }
 

@@ -30,6 +30,12 @@ package struct Formation: Sendable, Equatable {
     package var release: String?
     package var basePort: Int
 
+    package init(types: [ProcessType], release: String?, basePort: Int) {
+        self.types = types
+        self.release = release
+        self.basePort = basePort
+    }
+
     /// The name of the release phase's Procfile entry.
     package static let releaseName = "release"
 

@@ -216,7 +216,8 @@ package final class Supervisor {
         extra.append(("PS", id.name))
         extra.append(("DYNO", id.name))
         let environment = plan.app.childEnvironment(inherited: baseEnvironment, extra: extra)
-        let request = SpawnRequest.shell(id.command, environment: environment, directory: plan.app.paths.root)
+        // One simple command replaces its shell (`exec`): no shell stays between paas and the app.
+        let request = SpawnRequest.shell(ShellCommand.forSpawn(id.command), environment: environment, directory: plan.app.paths.root)
         if !member.isRelease { current[id.name] = index }
         do {
             let child = try Spawner.spawn(request)

@@ -53,4 +53,89 @@ struct SpawnTests {
         let lines = logLines(paas.stdout).filter { $0.name == "both.1" }.map(\.text)
         #expect(lines.starts(with: ["first", "second"]), "\(lines)")
     }
+
+    /// Live children of `pid` running `comm`.
+    static func children(of pid: Int32, comm: String) -> [Int] {
+        let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? []
+        let all = tasks.flatMap { tid in
+            ((try? String(contentsOfFile: "/proc/\(pid)/task/\(tid)/children", encoding: .utf8)) ?? "").split(separator: " ").compactMap { Int($0) }
+        }
+        return all.filter { Self.comm($0) == comm && ProcTable.isAlive(Int32($0)) }
+    }
+
+    /// The pid in `NAME started (pid N...`.
+    static func startedPID(_ stdout: String, _ name: String) -> Int? {
+        guard let r = stdout.range(of: "\(name) started (pid ") else { return nil }
+        return Int(stdout[r.upperBound...].prefix { $0.isNumber })
+    }
+
+    /// A process that ignores SIGTERM, in the instance's group, with the marker in its command line.
+    static func procfile(_ marker: String) -> String {
+        "w: sh -c 'trap \"\" TERM; while :; do sleep 1; done; : \(marker)' & echo started; wait\n"
+    }
+
+    @Test func killMinus9OfPaassOwnProcessGroupLeavesNoGrandchild() throws {
+        let marker = "paaspgid\(UUID().uuidString.prefix(6))"
+        let app = try TempApp(procfile: Self.procfile(marker))
+        defer {
+            app.remove()
+            for pid in ProcTable.pids(matching: marker) { kill(pid, SIGKILL) }
+        }
+        // setsid: paas leads its own process group (and session), as under a terminal or timeout(1).
+        let run = try Running(["-w", Binaries.paas, "up", "--no-color"], in: app.path, executable: "/usr/bin/setsid")
+        #expect(run.waitForOutput("started"))
+        #expect(eventually { ProcTable.pids(matching: marker).count >= 2 }) // the instance's shell and its grandchild
+        let leader = try #require(Self.startedPID(run.stdout, "w.1"))
+        let paas = try #require(Self.statField(leader, 4))
+        try #require(Self.statField(paas, 5) == paas, "paas leads its process group")
+        var guardians: [Int] = []
+        #expect(eventually { guardians = Self.children(of: Int32(paas), comm: "paas-guardian"); return !guardians.isEmpty })
+        let guardian = try #require(guardians.first)
+        #expect(Self.statField(guardian, 5) == guardian && Self.statField(guardian, 6) == guardian, "the guardian has its own session")
+        kill(-Int32(paas), SIGKILL) // what `kill -9 -PGID` and `timeout -s KILL` do
+        #expect(eventually(timeout: 3) { ProcTable.pids(matching: marker).isEmpty }, "left behind: \(ProcTable.pids(matching: marker))")
+        _ = run.waitForExit()
+    }
+
+    @Test func aKilledGuardianIsReportedAndReplacedAndTheNewOneGuards() throws {
+        let marker = "paasguard\(UUID().uuidString.prefix(6))"
+        let app = try TempApp(procfile: Self.procfile(marker))
+        defer {
+            app.remove()
+            for pid in ProcTable.pids(matching: marker) { kill(pid, SIGKILL) }
+        }
+        let paas = try Running(["up", "--no-color"], in: app.path)
+        #expect(paas.waitForOutput("started"))
+        #expect(eventually { ProcTable.pids(matching: marker).count >= 2 })
+        var guardians: [Int] = []
+        #expect(eventually { guardians = Self.children(of: paas.pid, comm: "paas-guardian"); return !guardians.isEmpty })
+        let first = try #require(guardians.first)
+        kill(Int32(first), SIGKILL)
+        #expect(paas.waitForOutput("the guardian (pid \(first)) killed by SIGKILL; started a new one (pid "), "\(paas.stdout)")
+        #expect(paas.stdout.contains("watching 1 process group"))
+        var second: [Int] = []
+        #expect(eventually { second = Self.children(of: paas.pid, comm: "paas-guardian"); return second.count == 1 && second != [first] })
+        // The new guardian holds the instance's group: kill -9 of paas leaves nothing behind.
+        paas.signal(SIGKILL)
+        #expect(eventually(timeout: 3) { ProcTable.pids(matching: marker).isEmpty }, "left behind: \(ProcTable.pids(matching: marker))")
+        #expect(paas.waitForExit() == 128 + SIGKILL)
+    }
+
+    @Test func aHealthCheckCommandsGroupIsGuardedToo() throws {
+        let marker = "paascheck\(UUID().uuidString.prefix(6))"
+        // A startup check that hangs, with a grandchild in its group.
+        let check = "sh -c 'sleep 1000; : \(marker)' & echo checking > check-started; wait"
+        let app = try TempApp(procfile: "web: exec sleep 1000\n", files: ["app.json": """
+        {"healthchecks": {"web": [{"type": "startup", "command": ["\(check)"], "timeout": 60, "attempts": 1}]}}
+        """])
+        defer {
+            app.remove()
+            for pid in ProcTable.pids(matching: marker) { kill(pid, SIGKILL) }
+        }
+        let paas = try Running(["up", "--no-color"], in: app.path)
+        #expect(eventually { app.read("check-started") != nil && ProcTable.pids(matching: marker).count >= 2 }, "\(paas.stdout)")
+        paas.signal(SIGKILL)
+        #expect(eventually(timeout: 3) { ProcTable.pids(matching: marker).isEmpty }, "left behind: \(ProcTable.pids(matching: marker))")
+        _ = paas.waitForExit()
+    }
 }

@@ -26,13 +26,31 @@ pid_t paas_spawn(const char *path, char *const argv[], char *const envp[], const
                  int stdin_fd, int stdout_fd, int stderr_fd,
                  int *out_errno, const char **out_step);
 
-/// Starts the guardian: a forked process (no exec) that reads 4-byte process-group ids
-/// from a pipe (`+pgid` adds, `-pgid` removes, `0` means a clean exit) and, when the pipe
-/// reaches end-of-file without a clean exit (paas was killed, even with SIGKILL), sends
-/// SIGKILL to every group it holds. It closes the gap that the parent-death signal leaves:
-/// grandchildren in a child's process group. Call it while paas is still single-threaded.
-/// - Returns: the guardian's pid and the write end of its pipe in `*out_fd`, or -1.
+/// Starts the guardian: a process in its own session (so a signal to paas's process group,
+/// `kill -9 -PGID` or `timeout -s KILL`, misses it) that reads 4-byte values from a pipe
+/// (`+pgid` adds a process group, `-pgid` removes it, `PAAS_GUARDIAN_RESET` forgets them all,
+/// `0` means a clean exit) and, when the pipe reaches end-of-file without a clean exit (paas
+/// was killed, even with SIGKILL), sends SIGKILL to every group it holds. It closes the gap
+/// that the parent-death signal leaves: grandchildren in a child's process group.
+///
+/// It is `/proc/self/exe` exec'd with a marker argv that a C constructor recognises before
+/// Swift starts (a fresh, small process); where that exec fails (no /proc) it is a fork of
+/// paas, which then runs async-signal-safe code only. Its table grows without limit (mmap);
+/// when memory runs out it exits with `PAAS_GUARDIAN_STATUS_NO_MEMORY`. It keeps no
+/// descriptor of paas's but the pipe (stdin), and ignores every terminating signal but SIGKILL.
+/// - Returns: the guardian's pid and the write end of its pipe (non-blocking, close-on-exec)
+///   in `*out_fd`, or -1 with errno.
 pid_t paas_guardian_start(int *out_fd);
+/// The guardian message that empties its table (sent before a full re-registration).
+#define PAAS_GUARDIAN_RESET INT32_MIN
+/// The guardian's exit status when its table could not grow.
+#define PAAS_GUARDIAN_STATUS_NO_MEMORY 3
+
+/// Marks every open descriptor from `lowest` up close-on-exec, with `close_range` when
+/// `use_close_range` is set and the kernel has it, else by listing /proc/self/fd with
+/// `getdents64` (the path the spawn child takes on kernels before 5.11). Returns how many
+/// descriptors it visited (-1 when `close_range` did it all), so tests can check the bound.
+int paas_mark_cloexec_from(int lowest, int use_close_range);
 
 /// Makes this process a child subreaper. The corresponding C function is `prctl`.
 int paas_set_child_subreaper(void);

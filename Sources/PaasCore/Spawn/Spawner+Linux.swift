@@ -37,7 +37,7 @@ package struct SpawnedChild: Sendable {
 }
 
 /// A spawn that failed, naming the step and the errno:
-/// `execve failed: No such file or directory (ENOENT)`.
+/// `execve /bin/sh failed: No such file or directory (ENOENT)`.
 package struct SpawnError: Error, Sendable, CustomStringConvertible {
     package var step: String
     package var code: Int32
@@ -83,7 +83,7 @@ package enum Spawner {
         close(err[1])
         if pid < 0 {
             close(out[0]); close(err[0])
-            throw SpawnError(step: step.map { String(cString: $0) } ?? "spawn", code: failure)
+            throw SpawnError(step: Self.describe(step, request), code: failure)
         }
         return SpawnedChild(pid: pid, stdout: out[0], stderr: err[0])
     }
@@ -105,7 +105,7 @@ package enum Spawner {
                 paas_spawn(request.executable, argv, envp, request.directory, devNull, sink, sink, &failure, &step)
             }
         }
-        if pid < 0 { throw SpawnError(step: step.map { String(cString: $0) } ?? "spawn", code: failure) }
+        if pid < 0 { throw SpawnError(step: Self.describe(step, request), code: failure) }
         return pid
     }
 
@@ -120,6 +120,20 @@ package enum Spawner {
             }
         }
         return SpawnError(step: "execve \(request.executable)", code: errno)
+    }
+
+    /// The failed step as the C path names it, with the program for `execve`: a missing
+    /// `/bin/sh` reads `execve /bin/sh failed: No such file or directory (ENOENT)`.
+    private static func describe(_ step: UnsafePointer<CChar>?, _ request: SpawnRequest) -> String {
+        let name = step.map { String(cString: $0) } ?? "spawn"
+        return name == "execve" ? "execve \(request.executable)" : name
+    }
+
+    /// Marks every open descriptor from `lowest` up close-on-exec, the way the child path does
+    /// (`useCloseRange: false` takes the path of kernels before 5.11). Returns how many
+    /// descriptors it visited, -1 when `close_range` did it. For tests of that bound.
+    package static func markCloseOnExec(from lowest: Int32, useCloseRange: Bool) -> Int {
+        Int(paas_mark_cloexec_from(lowest, useCloseRange ? 1 : 0))
     }
 
     private static func withCStrings<R>(_ strings: [String], _ body: (UnsafePointer<UnsafeMutablePointer<CChar>?>) -> R) -> R {

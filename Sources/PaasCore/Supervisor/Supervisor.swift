@@ -59,6 +59,7 @@ package final class Supervisor {
         static let writer: UInt64 = 2
         static let pipes: UInt64 = 3
         package static let control: UInt64 = 4
+        static let guardian: UInt64 = 5
         static let firstStream: UInt64 = 16
     }
 
@@ -109,7 +110,7 @@ package final class Supervisor {
     private let inner = Poller()
     private let signals: SignalSource
     private let writer: OutputWriter
-    private let guardian: Guardian?
+    let guardian: Guardian?
     private let readBuffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 16, alignment: 16)
 
     /// Prepares the process-wide state. - Important: call it while paas is single-threaded
@@ -121,7 +122,7 @@ package final class Supervisor {
         for type in plan.app.formation.types { desired[type.name] = 0 }
         for type in plan.types { desired[type.name] = type.quantity }
         self.runState = RunState(hasRelease: plan.runRelease, timeoutSeconds: plan.app.timeout)
-        guardian = Guardian()
+        guardian = Guardian(poller: poller, token: Token.guardian)
         SignalSource.ignoreBrokenPipe()
         signals = SignalSource([Signal.interrupt, Signal.terminate, Signal.hangup, Signal.child])
         Processes.becomeSubreaper()
@@ -162,6 +163,7 @@ package final class Supervisor {
                 case Token.writer: handleWriter()
                 case Token.pipes: readPipes()
                 case Token.control: control?.acceptAll()
+                case Token.guardian: guardian?.flush()
                 case Self.checkTokenBase...: handleCheckEvent(event)
                 default: handleControl(event)
                 }
@@ -273,6 +275,7 @@ package final class Supervisor {
 
     private func reapChildren() {
         while case .reaped(let pid, let status) = Processes.reapOne() {
+            if let note = guardian?.reaped(pid, status) { event(note); continue } // it died: replaced
             guard let index = memberByPID.removeValue(forKey: pid) else {
                 if let token = checkByPID.removeValue(forKey: pid) { checkCommandExited(token, status) }
                 signalledStrays.removeValue(forKey: pid)
@@ -284,7 +287,6 @@ package final class Supervisor {
             drainStreams(of: index)
             let onItsOwn = members[index].state.exited(status)
             let name = members[index].identity.name
-            if !Signal.sendToGroup(0, pid) { guardian?.forget(pid) }
             event("\(name) \(status)")
             let now = Clock.monotonicNanos()
             if members[index].isRelease {

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -103,7 +104,7 @@ int paas_mark_cloexec_from(int lowest, int use_close_range) {
 }
 
 pid_t paas_spawn(const char *path, char *const argv[], char *const envp[], const char *cwd,
-                 int stdin_fd, int stdout_fd, int stderr_fd,
+                 int stdin_fd, int stdout_fd, int stderr_fd, int cgroup_procs_fd,
                  int *out_errno, const char **out_step) {
     int report[2];
 #if defined(__linux__)
@@ -123,6 +124,9 @@ pid_t paas_spawn(const char *path, char *const argv[], char *const envp[], const
     pid_t pid = vfork();
     if (pid == 0) {
         if (setpgid(0, 0) != 0) child_fail(report[1], 1);
+        /* Into paas's cgroup before exec, so that nothing the child starts is outside it.
+         * "0" is the writing process. Best effort: a failure leaves it where paas is. */
+        if (cgroup_procs_fd >= 0) { ssize_t unused = write(cgroup_procs_fd, "0", 1); (void)unused; }
 #if defined(__linux__)
         if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) child_fail(report[1], 2);
         /* The parent may have died before prctl: then the signal never comes. */
@@ -237,12 +241,13 @@ static void group_set_remove(struct group_set *set, int32_t v) {
 
 #define GUARDIAN_ARGV0 "paas-guardian"
 #define GUARDIAN_ARGV1 "--paas-guardian-pipe-on-stdin"
+#define GUARDIAN_ARGV2 "--cgroup-kill-on-fd-3="
 
 /* The guardian's whole life: async-signal-safe calls only (it also runs in a forked child of
  * a multi-threaded paas). Messages are 4-byte values in the pipe's byte stream: +pgid,
  * -pgid, PAAS_GUARDIAN_RESET, 0 (goodbye). */
-static void guardian_loop(int fd) __attribute__((noreturn));
-static void guardian_loop(int fd) {
+static void guardian_loop(int fd, int kill_fd, const char *cgroup_dir) __attribute__((noreturn));
+static void guardian_loop(int fd, int kill_fd, const char *cgroup_dir) {
 #if defined(__linux__)
     prctl(PR_SET_NAME, GUARDIAN_ARGV0);
 #endif
@@ -284,8 +289,15 @@ static void guardian_loop(int fd) {
         memmove(buf, buf + off, have - off);
         have -= off;
     }
+    /* The cgroup first: it also holds daemons that left every group paas knows (setsid). */
+    if (kill_fd >= 0) { ssize_t unused = write(kill_fd, "1", 1); (void)unused; }
     for (size_t i = 0; i < set.cap; i++) {
         if (set.slots[i] > 1) kill(-set.slots[i], SIGKILL);
+    }
+    /* Then remove the emptied cgroup: rmdir says EBUSY until the killed processes are gone. */
+    if (cgroup_dir != NULL) {
+        struct timespec tick = {0, 10 * 1000 * 1000};
+        for (int i = 0; i < 300 && rmdir(cgroup_dir) != 0 && errno == EBUSY; i++) nanosleep(&tick, NULL);
     }
     _exit(0);
 }
@@ -296,9 +308,11 @@ static void guardian_loop(int fd) {
  * write pages would all count in the guardian's resident size). */
 __attribute__((constructor)) static void paas_guardian_entry(int argc, char **argv, char **envp) {
     (void)envp;
-    if (argc == 2 && argv != NULL && argv[0] != NULL && argv[1] != NULL
+    if ((argc == 2 || argc == 3) && argv != NULL && argv[0] != NULL && argv[1] != NULL
         && strcmp(argv[0], GUARDIAN_ARGV0) == 0 && strcmp(argv[1], GUARDIAN_ARGV1) == 0) {
-        guardian_loop(0);
+        size_t prefix = strlen(GUARDIAN_ARGV2);
+        int with_cgroup = argc == 3 && argv[2] != NULL && strncmp(argv[2], GUARDIAN_ARGV2, prefix) == 0;
+        guardian_loop(0, with_cgroup ? 3 : -1, with_cgroup ? argv[2] + prefix : NULL);
     }
 }
 #define GUARDIAN_EXEC 1
@@ -308,13 +322,21 @@ __attribute__((constructor)) static void paas_guardian_entry(int argc, char **ar
 
 /* The guardian's descriptors: the pipe on stdin, /dev/null on stdout and stderr, nothing else
  * (it must not keep paas's stdout, a pipe's write end or the control socket open). */
-static int guardian_stdio(int pipe_read, int devnull) {
-    if (dup2(pipe_read, 0) < 0) return -1;
-    if (devnull >= 0 && (dup2(devnull, 1) < 0 || dup2(devnull, 2) < 0)) return -1;
+static int guardian_stdio(int pipe_read, int devnull, int kill_fd) {
+    /* Copies above 10 first (close-on-exec, swept in the fork path): any source may itself be
+     * 0 to 3 when paas was started with a standard descriptor closed. */
+    int p = fcntl(pipe_read, F_DUPFD_CLOEXEC, 10);
+    int n = devnull >= 0 ? fcntl(devnull, F_DUPFD_CLOEXEC, 10) : -1;
+    int k = kill_fd >= 0 ? fcntl(kill_fd, F_DUPFD_CLOEXEC, 10) : -1;
+    if (p < 0 || (devnull >= 0 && n < 0) || (kill_fd >= 0 && k < 0)) return -1;
+    if (dup2(p, 0) < 0) return -1;
+    if (n >= 0 && (dup2(n, 1) < 0 || dup2(n, 2) < 0)) return -1;
+    if (k >= 0 && dup2(k, 3) < 0) return -1;
     return 0;
 }
 
-pid_t paas_guardian_start(int *out_fd) {
+pid_t paas_guardian_start(int kill_fd, const char *cgroup_dir, int *out_fd) {
+    if (cgroup_dir == NULL) kill_fd = -1;
     int fds[2];
     if (pipe2(fds, O_CLOEXEC) != 0) return -1;
     int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
@@ -322,7 +344,13 @@ pid_t paas_guardian_start(int *out_fd) {
 #if GUARDIAN_EXEC
     int report[2];
     if (pipe2(report, O_CLOEXEC) == 0) {
-        static char *const argv[] = {GUARDIAN_ARGV0, GUARDIAN_ARGV1, NULL};
+        /* Built before vfork: the child only reads it. */
+        char cgroup_arg[4096 + sizeof GUARDIAN_ARGV2];
+        char *argv[] = {GUARDIAN_ARGV0, GUARDIAN_ARGV1, NULL, NULL};
+        if (kill_fd >= 0) {
+            snprintf(cgroup_arg, sizeof cgroup_arg, "%s%s", GUARDIAN_ARGV2, cgroup_dir);
+            argv[2] = cgroup_arg;
+        }
         static char *const envp[] = {NULL};
         pid = vfork();
         if (pid == 0) {
@@ -330,8 +358,8 @@ pid_t paas_guardian_start(int *out_fd) {
              * `timeout -s KILL` (which signals its whole group) miss it. No parent-death
              * signal: outliving paas is its purpose. */
             setsid();
-            if (guardian_stdio(fds[0], devnull) != 0) child_fail(report[1], 4);
-            mark_cloexec_from_3();
+            if (guardian_stdio(fds[0], devnull, kill_fd) != 0) child_fail(report[1], 4);
+            (void)sweep_fds(kill_fd >= 0 ? 4 : 3, 0, 1);
             sigset_t empty;
             sigemptyset(&empty);
             sigprocmask(SIG_SETMASK, &empty, NULL);
@@ -358,9 +386,9 @@ pid_t paas_guardian_start(int *out_fd) {
         if (pid == 0) {
             /* A fork, no exec: only async-signal-safe calls from here on. */
             setsid();
-            if (guardian_stdio(fds[0], devnull) != 0) _exit(127);
-            (void)sweep_fds(3, 1, 1);
-            guardian_loop(0);
+            if (guardian_stdio(fds[0], devnull, kill_fd) != 0) _exit(127);
+            (void)sweep_fds(kill_fd >= 0 ? 4 : 3, 1, 1);
+            guardian_loop(0, kill_fd >= 0 ? 3 : -1, kill_fd >= 0 ? cgroup_dir : NULL);
         }
     }
     close(fds[0]);

@@ -138,4 +138,65 @@ struct SpawnTests {
         #expect(eventually(timeout: 3) { ProcTable.pids(matching: marker).isEmpty }, "left behind: \(ProcTable.pids(matching: marker))")
         _ = paas.waitForExit()
     }
+
+    /// Where the cgroup2 hierarchy is mounted read-write, if it is.
+    static let cgroup2Mount: String? = {
+        guard let text = try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8) else { return nil }
+        for line in text.split(separator: "\n") {
+            let f = line.split(separator: " ")
+            if let dash = f.firstIndex(of: "-"), dash + 1 < f.count, f[dash + 1] == "cgroup2", !f[5].split(separator: ",").contains("ro") {
+                return String(f[4])
+            }
+        }
+        return nil
+    }()
+
+    /// Root may make cgroups here (the hierarchy is mounted read-write).
+    static let cgroupsAvailable = geteuid() == 0 && cgroup2Mount != nil
+
+    /// The cgroup2 path of `pid` (`0::PATH`).
+    static func cgroup(_ pid: Int) -> String? {
+        let text = (try? String(contentsOfFile: "/proc/\(pid)/cgroup", encoding: .utf8)) ?? ""
+        return text.split(separator: "\n").first { $0.hasPrefix("0::") }.map { String($0.dropFirst(3)) }
+    }
+
+    @Test(.enabled(if: SpawnTests.cgroupsAvailable, "needs a writable cgroup2 hierarchy (root, or a delegated cgroup)"))
+    func aDaemonThatCalledSetsidDiesWithPaasThroughItsCgroup() throws {
+        let marker = "paascg\(UUID().uuidString.prefix(6))"
+        let app = try TempApp(procfile: "w: setsid sh -c 'sleep 1001; : \(marker)' & exec sh -c 'sleep 1000; : \(marker)'\n")
+        defer {
+            app.remove()
+            for pid in ProcTable.pids(matching: marker) { kill(pid, SIGKILL) }
+        }
+        let paas = try Running(["up", "--no-color"], in: app.path)
+        #expect(paas.waitForOutput("w.1 started"))
+        #expect(eventually { ProcTable.pids(matching: marker).count >= 2 })
+        let leader = try #require(Self.startedPID(paas.stdout, "w.1"))
+        let group = try #require(Self.cgroup(leader))
+        #expect(group.hasSuffix("/paas-\(paas.pid)"), "the instance is in paas's cgroup: \(group)")
+        #expect(Self.cgroup(Int(paas.pid)) != group, "paas itself stays where it was")
+        let daemon = try #require(ProcTable.pids(matching: marker).first { Self.statField(Int($0), 6) == Int($0) }, "the setsid daemon")
+        #expect(Self.cgroup(Int(daemon)) == group)
+        let dir = try #require(Self.cgroup2Mount) + group
+        #expect(FileManager.default.fileExists(atPath: dir))
+        paas.signal(SIGKILL)
+        #expect(eventually(timeout: 3) { ProcTable.pids(matching: marker).isEmpty }, "left behind: \(ProcTable.pids(matching: marker))")
+        #expect(eventually(timeout: 5) { !FileManager.default.fileExists(atPath: dir) }, "the guardian removes the emptied cgroup")
+        _ = paas.waitForExit()
+    }
+
+    @Test(.enabled(if: SpawnTests.cgroupsAvailable, "needs a writable cgroup2 hierarchy (root, or a delegated cgroup)"))
+    func aNormalExitRemovesTheCgroup() throws {
+        let app = try TempApp(procfile: "w: echo ready; exec sleep 1000\n")
+        defer { app.remove() }
+        let paas = try Running(["up", "--no-color"], in: app.path)
+        #expect(paas.waitForOutput("ready"))
+        let leader = try #require(Self.startedPID(paas.stdout, "w.1"))
+        let group = try #require(Self.cgroup(leader))
+        let dir = try #require(Self.cgroup2Mount) + group
+        #expect(group.hasSuffix("/paas-\(paas.pid)") && FileManager.default.fileExists(atPath: dir))
+        paas.signal(SIGTERM)
+        #expect(paas.waitForExit() == 0)
+        #expect(!FileManager.default.fileExists(atPath: dir))
+    }
 }

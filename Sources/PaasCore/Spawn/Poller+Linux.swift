@@ -171,17 +171,28 @@ package final class Guardian {
     private var deaths: [UInt64] = []
     package static let queueLimit = 1 << 18
 
+    /// The cgroup of paas's children, which the guardian empties and removes if paas dies.
+    package let controlGroup: ControlGroup?
+
     /// Starts the guardian; nil when it cannot start. `poller` and `token` let it wait for
-    /// its pipe to become writable when the guardian reads slowly.
-    package init?(poller: Poller? = nil, token: UInt64 = 0) {
+    /// its pipe to become writable when the guardian reads slowly. With `controlGroup`, paas
+    /// makes a cgroup for its children where it can (``ControlGroup``) and every later spawn
+    /// goes into it.
+    /// - Important: call it before the first spawn, on the spawning thread.
+    package init?(poller: Poller? = nil, token: UInt64 = 0, controlGroup: Bool = false) {
         self.poller = poller
         self.token = token
-        guard start() else { return nil }
+        self.controlGroup = controlGroup ? ControlGroup.create() : nil
+        guard start() else {
+            self.controlGroup?.remove()
+            return nil
+        }
+        if controlGroup { Spawner.controlGroup = self.controlGroup }
     }
 
     private func start() -> Bool {
         var writeEnd: Int32 = -1
-        let started = paas_guardian_start(&writeEnd)
+        let started = paas_guardian_start(controlGroup?.kill ?? -1, controlGroup?.path, &writeEnd)
         guard started > 0 else { return false }
         pid = started
         fd = writeEnd
@@ -243,6 +254,10 @@ package final class Guardian {
             Signal.send(SIGCONT, pid) // a stopped guardian could not read its goodbye
         }
         closePipe()
+        if let controlGroup {
+            if Spawner.controlGroup === controlGroup { Spawner.controlGroup = nil }
+            controlGroup.remove()
+        }
     }
 
     /// Closes the pipe without a goodbye, which is what the guardian sees when paas is

@@ -122,7 +122,7 @@ package final class Supervisor {
         for type in plan.app.formation.types { desired[type.name] = 0 }
         for type in plan.types { desired[type.name] = type.quantity }
         self.runState = RunState(hasRelease: plan.runRelease, timeoutSeconds: plan.app.timeout)
-        guardian = Guardian(poller: poller, token: Token.guardian)
+        guardian = Guardian(poller: poller, token: Token.guardian, controlGroup: true)
         SignalSource.ignoreBrokenPipe()
         signals = SignalSource([Signal.interrupt, Signal.terminate, Signal.hangup, Signal.child])
         Processes.becomeSubreaper()

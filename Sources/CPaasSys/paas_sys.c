@@ -4,10 +4,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -39,23 +41,70 @@ static void child_fail(int report_fd, int step) {
     _exit(127);
 }
 
-/* Marks every descriptor from 3 up close-on-exec, so exec closes them but the report pipe
- * stays usable until then. close_range needs Linux 5.11; older kernels get the fcntl loop. */
-static int mark_cloexec_from_3(void) {
+/* Marks (or closes) every open descriptor from `lowest` up; returns how many it touched.
+ *
+ * close_range (Linux 5.11) does it in one call. Without it, the descriptors that are open are
+ * listed with raw getdents64 on /proc/self/fd: open, getdents64, fcntl and close are plain
+ * system calls, safe between vfork and exec (no malloc, no lock: glibc's opendir would
+ * allocate, in a child that shares the parent's heap). This touches only the descriptors that
+ * exist, instead of 65,536 fcntl calls, and the parent cannot compute the list beforehand
+ * because another thread may open a descriptor in between (the result must hold at exec).
+ * Only when /proc is missing too does it fall back to every number below the descriptor limit. */
+static int sweep_fds(int lowest, int close_them, int try_close_range) {
 #if defined(__linux__) && defined(SYS_close_range)
-    if (syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC) == 0) return 0;
+    if (try_close_range && syscall(SYS_close_range, (unsigned)lowest, ~0U, close_them ? 0U : CLOSE_RANGE_CLOEXEC) == 0) return -1;
+#else
+    (void)try_close_range;
+#endif
+    int touched = 0;
+#if defined(__linux__)
+    int dir = open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dir >= 0) {
+        /* linux_dirent64: ino (8), off (8), reclen (2), type (1), name. */
+        _Alignas(8) char buf[2048];
+        for (;;) {
+            long n = syscall(SYS_getdents64, dir, buf, sizeof buf);
+            if (n <= 0) break;
+            for (long off = 0; off < n;) {
+                unsigned short reclen;
+                memcpy(&reclen, buf + off + 16, sizeof reclen);
+                const char *name = buf + off + 19;
+                off += reclen;
+                int fd = 0, digits = 0;
+                for (; *name >= '0' && *name <= '9'; name++, digits++) fd = fd * 10 + (*name - '0');
+                if (digits == 0 || *name != '\0' || fd < lowest || fd == dir) continue;
+                touched++;
+                if (close_them) close(fd);
+                else {
+                    int flags = fcntl(fd, F_GETFD);
+                    if (flags >= 0) fcntl(fd, F_SETFD, flags | FD_CLOEXEC);
+                }
+            }
+        }
+        close(dir);
+        return touched;
+    }
 #endif
     long max = sysconf(_SC_OPEN_MAX);
     if (max < 0 || max > 65536) max = 65536;
-    for (int fd = 3; fd < max; fd++) {
+    for (int fd = lowest; fd < max; fd++) {
+        if (close_them) { if (close(fd) == 0) touched++; continue; }
         int flags = fcntl(fd, F_GETFD);
-        if (flags >= 0) fcntl(fd, F_SETFD, flags | FD_CLOEXEC);
+        if (flags >= 0) { fcntl(fd, F_SETFD, flags | FD_CLOEXEC); touched++; }
     }
-    return 0;
+    return touched;
+}
+
+/* Marks every descriptor from 3 up close-on-exec, so exec closes them but the report pipe
+ * stays usable until then. */
+static void mark_cloexec_from_3(void) { (void)sweep_fds(3, 0, 1); }
+
+int paas_mark_cloexec_from(int lowest, int use_close_range) {
+    return sweep_fds(lowest, 0, use_close_range);
 }
 
 pid_t paas_spawn(const char *path, char *const argv[], char *const envp[], const char *cwd,
-                 int stdin_fd, int stdout_fd, int stderr_fd,
+                 int stdin_fd, int stdout_fd, int stderr_fd, int cgroup_procs_fd,
                  int *out_errno, const char **out_step) {
     int report[2];
 #if defined(__linux__)
@@ -75,6 +124,9 @@ pid_t paas_spawn(const char *path, char *const argv[], char *const envp[], const
     pid_t pid = vfork();
     if (pid == 0) {
         if (setpgid(0, 0) != 0) child_fail(report[1], 1);
+        /* Into paas's cgroup before exec, so that nothing the child starts is outside it.
+         * "0" is the writing process. Best effort: a failure leaves it where paas is. */
+        if (cgroup_procs_fd >= 0) { ssize_t unused = write(cgroup_procs_fd, "0", 1); (void)unused; }
 #if defined(__linux__)
         if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) child_fail(report[1], 2);
         /* The parent may have died before prctl: then the signal never comes. */
@@ -132,45 +184,218 @@ pid_t paas_spawn(const char *path, char *const argv[], char *const envp[], const
 
 /* ---- the guardian ---- */
 
-#define GUARDIAN_MAX 65536
-static pid_t guardian_groups[GUARDIAN_MAX];
+/* The guardian's table: an open-addressing set of process-group ids (0 empty, -1 deleted)
+ * in memory from mmap, so that it grows without malloc (the fork fallback below runs it in a
+ * child of a multi-threaded process, where malloc is not safe). */
+struct group_set {
+    int32_t *slots;
+    size_t cap;   /* a power of two */
+    size_t used;  /* live + deleted slots */
+};
 
-pid_t paas_guardian_start(int *out_fd) {
-    int fds[2];
-    if (pipe(fds) != 0) return -1;
-    pid_t pid = fork();
-    if (pid < 0) { close(fds[0]); close(fds[1]); return -1; }
-    if (pid == 0) {
-        /* Runs without exec, so only async-signal-safe calls from here on. */
-        close(fds[1]);
+static int group_set_resize(struct group_set *set, size_t cap) {
+    int32_t *slots = mmap(NULL, cap * sizeof *slots, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (slots == MAP_FAILED) return -1;
+    size_t used = 0;
+    for (size_t i = 0; i < set->cap; i++) {
+        int32_t v = set->slots[i];
+        if (v <= 0) continue;
+        size_t j = ((uint32_t)v * 2654435761u) & (cap - 1);
+        while (slots[j] != 0) j = (j + 1) & (cap - 1);
+        slots[j] = v;
+        used++;
+    }
+    if (set->slots != NULL) munmap(set->slots, set->cap * sizeof *set->slots);
+    set->slots = slots;
+    set->cap = cap;
+    set->used = used;
+    return 0;
+}
+
+static int group_set_add(struct group_set *set, int32_t v) {
+    if ((set->used + 1) * 2 > set->cap) {
+        size_t live = 0;
+        for (size_t i = 0; i < set->cap; i++) live += set->slots[i] > 0;
+        /* Grow when at least a quarter is live; otherwise rehash in place to drop deleted slots. */
+        size_t cap = set->cap == 0 ? 1024 : ((live + 1) * 4 > set->cap ? set->cap * 2 : set->cap);
+        if (group_set_resize(set, cap) != 0) return -1;
+    }
+    size_t j = ((uint32_t)v * 2654435761u) & (set->cap - 1);
+    while (set->slots[j] != 0) {
+        if (set->slots[j] == v) return 0;
+        j = (j + 1) & (set->cap - 1);
+    }
+    set->slots[j] = v;
+    set->used++;
+    return 0;
+}
+
+static void group_set_remove(struct group_set *set, int32_t v) {
+    if (set->cap == 0) return;
+    size_t j = ((uint32_t)v * 2654435761u) & (set->cap - 1);
+    while (set->slots[j] != 0) {
+        if (set->slots[j] == v) { set->slots[j] = -1; return; }
+        j = (j + 1) & (set->cap - 1);
+    }
+}
+
+#define GUARDIAN_ARGV0 "paas-guardian"
+#define GUARDIAN_ARGV1 "--paas-guardian-pipe-on-stdin"
+#define GUARDIAN_ARGV2 "--cgroup-kill-on-fd-3="
+
+/* The guardian's whole life: async-signal-safe calls only (it also runs in a forked child of
+ * a multi-threaded paas). Messages are 4-byte values in the pipe's byte stream: +pgid,
+ * -pgid, PAAS_GUARDIAN_RESET, 0 (goodbye). */
+static void guardian_loop(int fd, int kill_fd, const char *cgroup_dir) __attribute__((noreturn));
+static void guardian_loop(int fd, int kill_fd, const char *cgroup_dir) {
 #if defined(__linux__)
-        prctl(PR_SET_NAME, "paas-guardian");
+    prctl(PR_SET_NAME, GUARDIAN_ARGV0);
 #endif
-        signal(SIGINT, SIG_IGN);
-        signal(SIGTERM, SIG_IGN);
-        signal(SIGHUP, SIG_IGN);
-        signal(SIGQUIT, SIG_IGN);
-        signal(SIGPIPE, SIG_IGN);
-        int count = 0;
-        for (;;) {
+    /* Every signal whose default would end it quietly, except SIGKILL: paas reports a dead
+     * guardian and starts another, but the guardian should not die of a stray signal. */
+    static const int ignored[] = {SIGHUP, SIGINT, SIGQUIT, SIGPIPE, SIGTERM, SIGUSR1, SIGUSR2, SIGALRM,
+                                  SIGTSTP, SIGTTIN, SIGTTOU, SIGXFSZ, SIGXCPU, SIGVTALRM, SIGPROF, SIGIO};
+    struct sigaction ign;
+    memset(&ign, 0, sizeof ign);
+    ign.sa_handler = SIG_IGN;
+    for (size_t i = 0; i < sizeof ignored / sizeof ignored[0]; i++) sigaction(ignored[i], &ign, NULL);
+    sigset_t empty;
+    sigemptyset(&empty);
+    sigprocmask(SIG_SETMASK, &empty, NULL);
+
+    struct group_set set = {NULL, 0, 0};
+    unsigned char buf[4096];
+    size_t have = 0;
+    for (;;) {
+        ssize_t n = read(fd, buf + have, sizeof buf - have);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break; /* end of file: paas is gone without a goodbye */
+        have += (size_t)n;
+        size_t off = 0;
+        for (; have - off >= 4; off += 4) {
             int32_t v;
-            ssize_t n = read(fds[0], &v, sizeof v);
-            if (n < 0 && errno == EINTR) continue;
-            if (n != (ssize_t)sizeof v) break; /* EOF: paas is gone */
-            if (v == 0) _exit(0);          /* clean exit: paas stopped everything itself */
-            if (v > 0) {
-                if (count < GUARDIAN_MAX) guardian_groups[count++] = v;
+            memcpy(&v, buf + off, sizeof v);
+            if (v == 0) _exit(0); /* goodbye: paas stopped everything itself */
+            if (v == PAAS_GUARDIAN_RESET) {
+                if (set.cap > 0) memset(set.slots, 0, set.cap * sizeof *set.slots);
+                set.used = 0;
+            } else if (v > 0) {
+                /* Out of memory: exit with a status paas reports; it starts a new guardian. */
+                if (group_set_add(&set, v) != 0) _exit(PAAS_GUARDIAN_STATUS_NO_MEMORY);
             } else {
-                for (int i = 0; i < count; i++) {
-                    if (guardian_groups[i] == -v) { guardian_groups[i] = guardian_groups[--count]; break; }
-                }
+                group_set_remove(&set, -v);
             }
         }
-        for (int i = 0; i < count; i++) kill(-guardian_groups[i], SIGKILL);
-        _exit(0);
+        memmove(buf, buf + off, have - off);
+        have -= off;
+    }
+    /* The cgroup first: it also holds daemons that left every group paas knows (setsid). */
+    if (kill_fd >= 0) { ssize_t unused = write(kill_fd, "1", 1); (void)unused; }
+    for (size_t i = 0; i < set.cap; i++) {
+        if (set.slots[i] > 1) kill(-set.slots[i], SIGKILL);
+    }
+    /* Then remove the emptied cgroup: rmdir says EBUSY until the killed processes are gone. */
+    if (cgroup_dir != NULL) {
+        struct timespec tick = {0, 10 * 1000 * 1000};
+        for (int i = 0; i < 300 && rmdir(cgroup_dir) != 0 && errno == EBUSY; i++) nanosleep(&tick, NULL);
+    }
+    _exit(0);
+}
+
+#if defined(__linux__) && defined(__GLIBC__)
+/* The exec'd guardian starts here, before anything of Swift runs: glibc passes argc and argv
+ * to constructors. A fresh process costs far less memory than a fork of paas (whose copy-on-
+ * write pages would all count in the guardian's resident size). */
+__attribute__((constructor)) static void paas_guardian_entry(int argc, char **argv, char **envp) {
+    (void)envp;
+    if ((argc == 2 || argc == 3) && argv != NULL && argv[0] != NULL && argv[1] != NULL
+        && strcmp(argv[0], GUARDIAN_ARGV0) == 0 && strcmp(argv[1], GUARDIAN_ARGV1) == 0) {
+        size_t prefix = strlen(GUARDIAN_ARGV2);
+        int with_cgroup = argc == 3 && argv[2] != NULL && strncmp(argv[2], GUARDIAN_ARGV2, prefix) == 0;
+        guardian_loop(0, with_cgroup ? 3 : -1, with_cgroup ? argv[2] + prefix : NULL);
+    }
+}
+#define GUARDIAN_EXEC 1
+#else
+#define GUARDIAN_EXEC 0
+#endif
+
+/* The guardian's descriptors: the pipe on stdin, /dev/null on stdout and stderr, nothing else
+ * (it must not keep paas's stdout, a pipe's write end or the control socket open). */
+static int guardian_stdio(int pipe_read, int devnull, int kill_fd) {
+    /* Copies above 10 first (close-on-exec, swept in the fork path): any source may itself be
+     * 0 to 3 when paas was started with a standard descriptor closed. */
+    int p = fcntl(pipe_read, F_DUPFD_CLOEXEC, 10);
+    int n = devnull >= 0 ? fcntl(devnull, F_DUPFD_CLOEXEC, 10) : -1;
+    int k = kill_fd >= 0 ? fcntl(kill_fd, F_DUPFD_CLOEXEC, 10) : -1;
+    if (p < 0 || (devnull >= 0 && n < 0) || (kill_fd >= 0 && k < 0)) return -1;
+    if (dup2(p, 0) < 0) return -1;
+    if (n >= 0 && (dup2(n, 1) < 0 || dup2(n, 2) < 0)) return -1;
+    if (k >= 0 && dup2(k, 3) < 0) return -1;
+    return 0;
+}
+
+pid_t paas_guardian_start(int kill_fd, const char *cgroup_dir, int *out_fd) {
+    if (cgroup_dir == NULL) kill_fd = -1;
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC) != 0) return -1;
+    int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+    pid_t pid = -1;
+#if GUARDIAN_EXEC
+    int report[2];
+    if (pipe2(report, O_CLOEXEC) == 0) {
+        /* Built before vfork: the child only reads it. */
+        char cgroup_arg[4096 + sizeof GUARDIAN_ARGV2];
+        char *argv[] = {GUARDIAN_ARGV0, GUARDIAN_ARGV1, NULL, NULL};
+        if (kill_fd >= 0) {
+            snprintf(cgroup_arg, sizeof cgroup_arg, "%s%s", GUARDIAN_ARGV2, cgroup_dir);
+            argv[2] = cgroup_arg;
+        }
+        static char *const envp[] = {NULL};
+        pid = vfork();
+        if (pid == 0) {
+            /* Its own session and process group: `kill -9 -PGID` of paas's group and
+             * `timeout -s KILL` (which signals its whole group) miss it. No parent-death
+             * signal: outliving paas is its purpose. */
+            setsid();
+            if (guardian_stdio(fds[0], devnull, kill_fd) != 0) child_fail(report[1], 4);
+            (void)sweep_fds(kill_fd >= 0 ? 4 : 3, 0, 1);
+            sigset_t empty;
+            sigemptyset(&empty);
+            sigprocmask(SIG_SETMASK, &empty, NULL);
+            execve("/proc/self/exe", argv, envp);
+            child_fail(report[1], 7);
+        }
+        close(report[1]);
+        if (pid > 0) {
+            struct child_report r;
+            ssize_t n;
+            do { n = read(report[0], &r, sizeof r); } while (n < 0 && errno == EINTR);
+            if (n == (ssize_t)sizeof r) {
+                /* No /proc/self/exe (no /proc): fall back to a fork below. */
+                int status;
+                while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
+                pid = -1;
+            }
+        }
+        close(report[0]);
+    }
+#endif
+    if (pid <= 0) {
+        pid = fork();
+        if (pid == 0) {
+            /* A fork, no exec: only async-signal-safe calls from here on. */
+            setsid();
+            if (guardian_stdio(fds[0], devnull, kill_fd) != 0) _exit(127);
+            (void)sweep_fds(kill_fd >= 0 ? 4 : 3, 1, 1);
+            guardian_loop(0, kill_fd >= 0 ? 3 : -1, kill_fd >= 0 ? cgroup_dir : NULL);
+        }
     }
     close(fds[0]);
-    fcntl(fds[1], F_SETFD, FD_CLOEXEC);
+    if (devnull >= 0) close(devnull);
+    if (pid < 0) { int e = errno; close(fds[1]); errno = e; return -1; }
+    /* Non-blocking: paas queues what the pipe does not take instead of stalling its loop. */
+    fcntl(fds[1], F_SETFL, fcntl(fds[1], F_GETFL) | O_NONBLOCK);
     *out_fd = fds[1];
     return pid;
 }

@@ -15,6 +15,8 @@
 /// re-check (the parent may already be gone), stdin from `stdin_fd`, stdout and stderr
 /// from `stdout_fd`/`stderr_fd`, every other descriptor closed on exec, every signal
 /// disposition reset to its default, an empty signal mask, `chdir(cwd)` and `execve`.
+/// When `cgroup_procs_fd` is not -1 (an open `cgroup.procs`), the child first moves itself
+/// into that cgroup (best effort).
 /// A failure of any of these is reported through a close-on-exec pipe.
 ///
 /// - Important: the parent-death signal fires when the *thread* that called this
@@ -23,16 +25,38 @@
 ///   step that failed ("execve", "chdir", "fork", ...). When the child started but its
 ///   exec failed, the child has already been reaped.
 pid_t paas_spawn(const char *path, char *const argv[], char *const envp[], const char *cwd,
-                 int stdin_fd, int stdout_fd, int stderr_fd,
+                 int stdin_fd, int stdout_fd, int stderr_fd, int cgroup_procs_fd,
                  int *out_errno, const char **out_step);
 
-/// Starts the guardian: a forked process (no exec) that reads 4-byte process-group ids
-/// from a pipe (`+pgid` adds, `-pgid` removes, `0` means a clean exit) and, when the pipe
-/// reaches end-of-file without a clean exit (paas was killed, even with SIGKILL), sends
-/// SIGKILL to every group it holds. It closes the gap that the parent-death signal leaves:
-/// grandchildren in a child's process group. Call it while paas is still single-threaded.
-/// - Returns: the guardian's pid and the write end of its pipe in `*out_fd`, or -1.
-pid_t paas_guardian_start(int *out_fd);
+/// Starts the guardian: a process in its own session (so a signal to paas's process group,
+/// `kill -9 -PGID` or `timeout -s KILL`, misses it) that reads 4-byte values from a pipe
+/// (`+pgid` adds a process group, `-pgid` removes it, `PAAS_GUARDIAN_RESET` forgets them all,
+/// `0` means a clean exit) and, when the pipe reaches end-of-file without a clean exit (paas
+/// was killed, even with SIGKILL), sends SIGKILL to every group it holds. It closes the gap
+/// that the parent-death signal leaves: grandchildren in a child's process group.
+///
+/// It is `/proc/self/exe` exec'd with a marker argv that a C constructor recognises before
+/// Swift starts (a fresh, small process); where that exec fails (no /proc) it is a fork of
+/// paas, which then runs async-signal-safe code only. Its table grows without limit (mmap);
+/// when memory runs out it exits with `PAAS_GUARDIAN_STATUS_NO_MEMORY`. It keeps no
+/// descriptor of paas's but the pipe (stdin), and ignores every terminating signal but SIGKILL.
+/// When `cgroup_dir` is not NULL (paas's cgroup for its children) and `kill_fd` is its open
+/// `cgroup.kill`, the guardian keeps that descriptor and, when paas dies, writes `1` to it
+/// first (which also ends daemons that left every process group paas knows: a `setsid`
+/// child), then removes the emptied directory.
+/// - Returns: the guardian's pid and the write end of its pipe (non-blocking, close-on-exec)
+///   in `*out_fd`, or -1 with errno.
+pid_t paas_guardian_start(int kill_fd, const char *cgroup_dir, int *out_fd);
+/// The guardian message that empties its table (sent before a full re-registration).
+#define PAAS_GUARDIAN_RESET INT32_MIN
+/// The guardian's exit status when its table could not grow.
+#define PAAS_GUARDIAN_STATUS_NO_MEMORY 3
+
+/// Marks every open descriptor from `lowest` up close-on-exec, with `close_range` when
+/// `use_close_range` is set and the kernel has it, else by listing /proc/self/fd with
+/// `getdents64` (the path the spawn child takes on kernels before 5.11). Returns how many
+/// descriptors it visited (-1 when `close_range` did it all), so tests can check the bound.
+int paas_mark_cloexec_from(int lowest, int use_close_range);
 
 /// Makes this process a child subreaper. The corresponding C function is `prctl`.
 int paas_set_child_subreaper(void);

@@ -144,32 +144,190 @@ package enum PipeReader {
 }
 
 /// The guardian process (see `paas_guardian_start`): it SIGKILLs every registered process
-/// group if paas dies without saying goodbye, even by SIGKILL.
+/// group if paas dies without saying goodbye, even by SIGKILL. It runs in its own session, so
+/// a signal to paas's whole process group does not take it along.
+///
+/// The set of groups lives here too, so that a guardian that dies (someone killed it) is
+/// reported and replaced by one that gets every group again. Groups are forgotten once they
+/// are empty: a group whose leader has been reaped stays watched while other members live on,
+/// and is dropped at the first reap that finds it empty. Process-group ids are not reused
+/// while any member lives, so this closes the window in which a reused id could make the
+/// guardian SIGKILL an unrelated group (what remains: the time between the last member's exit
+/// and paas's next reap, microseconds when paas reaps it itself).
+///
+/// Writes never block the loop: the pipe is non-blocking, and what it does not take waits in
+/// a queue that the loop flushes when the pipe is writable (the poller tells it, under
+/// `token`). The queue is bounded: past `queueLimit` bytes it is replaced by a reset and the
+/// current set, whose size is that of the live groups.
 package final class Guardian {
-    private let fd: Int32
-    package let pid: Int32
+    private var fd: Int32 = -1
+    /// The running guardian's pid, or -1 when there is none (it died too often).
+    package private(set) var pid: Int32 = -1
+    /// Every group paas has asked it to watch and not forgotten yet.
+    package private(set) var groups: Set<Int32> = []
+    /// Watched groups whose leader has been reaped while other members lived on.
+    private var lingering: Set<Int32> = []
+    /// Bytes the pipe has not taken yet, and how many bytes were written in all (to keep
+    /// the 4-byte framing when the queue is compacted after a partial write).
+    private var pending: [UInt8] = []
+    private var written = 0
+    private var polled = false
+    private let poller: Poller?
+    private let token: UInt64
+    /// When recent guardians died (monotonic nanoseconds), to stop replacing one that keeps dying.
+    private var deaths: [UInt64] = []
+    package static let queueLimit = 1 << 18
 
-    /// Starts the guardian. - Important: call it while paas is single-threaded.
-    package init?() {
+    /// The cgroup of paas's children, which the guardian empties and removes if paas dies.
+    package let controlGroup: ControlGroup?
+
+    /// Starts the guardian; nil when it cannot start. `poller` and `token` let it wait for
+    /// its pipe to become writable when the guardian reads slowly. With `controlGroup`, paas
+    /// makes a cgroup for its children where it can (``ControlGroup``) and every later spawn
+    /// goes into it.
+    /// - Important: call it before the first spawn, on the spawning thread.
+    package init?(poller: Poller? = nil, token: UInt64 = 0, controlGroup: Bool = false) {
+        self.poller = poller
+        self.token = token
+        self.controlGroup = controlGroup ? ControlGroup.create() : nil
+        guard start() else {
+            self.controlGroup?.remove()
+            return nil
+        }
+        if controlGroup { Spawner.controlGroup = self.controlGroup }
+    }
+
+    private func start() -> Bool {
         var writeEnd: Int32 = -1
-        let pid = paas_guardian_start(&writeEnd)
-        guard pid > 0 else { return nil }
-        self.pid = pid
-        self.fd = writeEnd
+        let started = paas_guardian_start(controlGroup?.kill ?? -1, controlGroup?.path, &writeEnd)
+        guard started > 0 else { return false }
+        pid = started
+        fd = writeEnd
+        written = 0
+        return true
     }
 
     /// Asks the guardian to kill `pgid` if paas dies.
-    package func watch(_ pgid: Int32) { send(pgid) }
-    /// Forgets `pgid` (its leader has been reaped).
-    package func forget(_ pgid: Int32) { send(-pgid) }
-    /// Releases the guardian: paas has stopped everything itself.
+    package func watch(_ pgid: Int32) {
+        guard pgid > 1, groups.insert(pgid).inserted else { return }
+        send(pgid)
+    }
+
+    /// Forgets `pgid` (its group is empty).
+    package func forget(_ pgid: Int32) {
+        lingering.remove(pgid)
+        guard groups.remove(pgid) != nil else { return }
+        send(-pgid)
+    }
+
+    /// Tells it that `pid` was reaped: a watched group whose leader it was is forgotten if
+    /// empty, else kept until it is; lingering groups found empty are forgotten. When `pid`
+    /// is the guardian itself, a new one is started with every group, and the returned text
+    /// is the event to report.
+    package func reaped(_ pid: Int32, _ status: Termination) -> String? {
+        if pid == self.pid { return replace(after: status) }
+        if groups.contains(pid) { lingering.insert(pid) }
+        for group in lingering where !Signal.groupExists(group) { forget(group) }
+        return nil
+    }
+
+    /// Writes what the pipe takes now. Call it when the poller reports the pipe writable.
+    package func flush() {
+        while !pending.isEmpty && fd >= 0 {
+            let n = pending.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+            if n > 0 {
+                pending.removeFirst(n)
+                written += n
+                continue
+            }
+            if n < 0 && errno == EINTR { continue }
+            if n < 0 && errno == EAGAIN { break }
+            // EPIPE: the guardian is gone. Its reaping starts a new one with every group.
+            pending.removeAll()
+        }
+        updatePolling()
+    }
+
+    /// Releases the guardian: paas has stopped everything itself. Queued registrations no
+    /// longer matter, only the goodbye; a guardian that cannot take it now (stopped, or
+    /// its pipe full) is killed instead, since it has nothing left to guard.
     package func release() {
-        send(0)
-        close(fd)
+        guard fd >= 0 else { return }
+        pending = Array(pending.prefix((4 - written % 4) % 4)) + Self.message(0)
+        flush()
+        if !pending.isEmpty {
+            Signal.send(SIGKILL, pid)
+        } else {
+            Signal.send(SIGCONT, pid) // a stopped guardian could not read its goodbye
+        }
+        closePipe()
+        if let controlGroup {
+            if Spawner.controlGroup === controlGroup { Spawner.controlGroup = nil }
+            controlGroup.remove()
+        }
+    }
+
+    /// Closes the pipe without a goodbye, which is what the guardian sees when paas is
+    /// killed: it SIGKILLs every group it holds. For tests of that path.
+    package func abandonForTesting() {
+        guard fd >= 0 else { return }
+        closePipe()
     }
 
     private func send(_ value: Int32) {
-        var v = value
-        _ = withUnsafeBytes(of: &v) { FileDescriptorIO.writeAll(fd, $0) }
+        if pending.count >= Self.queueLimit {
+            // Keep the rest of a message already partly written, then start over from the set.
+            pending = Array(pending.prefix((4 - written % 4) % 4)) + Self.message(Int32.min) // PAAS_GUARDIAN_RESET
+            for group in groups where group != abs(value) { pending += Self.message(group) }
+        }
+        pending += Self.message(value)
+        flush()
+    }
+
+    private static func message(_ value: Int32) -> [UInt8] {
+        withUnsafeBytes(of: value) { Array($0) }
+    }
+
+    private func updatePolling() {
+        guard let poller, fd >= 0 else { return }
+        if !pending.isEmpty && !polled {
+            poller.add(fd, token: token)
+            poller.modify(fd, token: token, readable: false, writable: true)
+            polled = true
+        } else if pending.isEmpty && polled {
+            poller.remove(fd)
+            polled = false
+        }
+    }
+
+    private func closePipe() {
+        if polled { poller?.remove(fd) }
+        polled = false
+        close(fd)
+        fd = -1
+        pending.removeAll()
+    }
+
+    private func replace(after status: Termination) -> String {
+        let old = pid
+        closePipe()
+        pid = -1
+        var what = "the guardian (pid \(old)) \(status)"
+        if status == .exited(PAAS_GUARDIAN_STATUS_NO_MEMORY) { what += " (out of memory for its table)" }
+        let now = Clock.monotonicNanos()
+        deaths = deaths.filter { now - $0 < 60_000_000_000 } + [now]
+        let unguarded = "if paas is killed, grandchildren of its processes may survive"
+        if deaths.count > 5 {
+            return "\(what); it died \(deaths.count) times within a minute and is not started again: \(unguarded)"
+        }
+        guard start() else {
+            return "\(what); a new one could not start (\(Errno.describe(errno))): \(unguarded)"
+        }
+        let gone = groups.filter { !Signal.groupExists($0) }
+        groups.subtract(gone)
+        lingering.subtract(gone)
+        for group in groups { pending += Self.message(group) }
+        flush()
+        return "\(what); started a new one (pid \(pid)) watching \(groups.count) process group\(groups.count == 1 ? "" : "s")"
     }
 }

@@ -88,6 +88,13 @@ package enum Signal {
         return Glibc.kill(-pgid, signal) == 0
     }
 
+    /// Whether process group `pgid` has a member (a zombie counts: its id is not reusable yet).
+    /// The corresponding C function is `kill` with signal 0 and a negative pid.
+    package static func groupExists(_ pgid: Int32) -> Bool {
+        guard pgid > 1 else { return false }
+        return Glibc.kill(-pgid, 0) == 0 || errno == EPERM
+    }
+
     /// Sends `signal` to one process. The corresponding C function is `kill`.
     @discardableResult
     package static func send(_ signal: Int32, _ pid: Int32) -> Bool {
@@ -136,7 +143,7 @@ package enum Processes {
         while let entry = readdir(tasks) {
             let tid = name(of: entry)
             guard Int32(tid) != nil else { continue }
-            guard let bytes = readSmall("/proc/\(parent)/task/\(tid)/children") else { continue }
+            guard let bytes = readWhole("/proc/\(parent)/task/\(tid)/children") else { continue }
             sawFile = true
             for field in bytes.split(separator: UInt8(ascii: " ")) {
                 if let pid = Int32(String(decoding: field, as: UTF8.self).trimmingBlanks().filter { $0 != "\n" }) { result.append(pid) }
@@ -170,6 +177,23 @@ package enum Processes {
     private static func name(of entry: UnsafeMutablePointer<dirent>) -> String {
         withUnsafeBytes(of: entry.pointee.d_name) { raw in
             String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
+        }
+    }
+
+    /// A /proc file read to its end: `children` lists one pid per child, so a process with
+    /// a thousand children needs more than one page.
+    package static func readWhole(_ path: String) -> [UInt8]? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var result: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+            if n < 0 && errno == EINTR { continue }
+            if n < 0 { return result.isEmpty ? nil : result }
+            if n == 0 { return result }
+            result += chunk[0..<n]
         }
     }
 

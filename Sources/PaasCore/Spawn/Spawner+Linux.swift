@@ -6,7 +6,7 @@ import Musl
 import Darwin
 #endif
 import CPaasSys
-package import PaasConfig
+import PaasConfig
 
 /// What to start: an absolute executable, its arguments (argv[0] included), the complete
 /// environment as `KEY=VALUE` strings, and the working directory.
@@ -38,7 +38,7 @@ package struct SpawnedChild: Sendable {
 }
 
 /// A spawn that failed, naming the step and the errno:
-/// `execve failed: No such file or directory (ENOENT)`.
+/// `execve /bin/sh failed: No such file or directory (ENOENT)`.
 package struct SpawnError: Error, Sendable, CustomStringConvertible {
     package var step: String
     package var code: Int32
@@ -57,6 +57,9 @@ package struct SpawnError: Error, Sendable, CustomStringConvertible {
 package enum Spawner {
     /// Opened once; every child's stdin.
     nonisolated(unsafe) private static var devNull: Int32 = -1 // set once, on the spawning thread only
+    /// The cgroup every child moves into, if paas has one (set once, before the first spawn,
+    /// on the spawning thread: see ``Guardian``).
+    nonisolated(unsafe) package static var controlGroup: ControlGroup? = nil
 
     /// Starts `request` in a new process group with stdout and stderr on fresh pipes.
     /// The corresponding C function is `paas_spawn` (vfork + execve).
@@ -77,14 +80,14 @@ package enum Spawner {
         var step: UnsafePointer<CChar>? = nil
         let pid = withCStrings(request.arguments) { argv in
             withCStrings(request.environment) { envp in
-                paas_spawn(request.executable, argv, envp, request.directory, devNull, out[1], err[1], &failure, &step)
+                paas_spawn(request.executable, argv, envp, request.directory, devNull, out[1], err[1], controlGroup?.procs ?? -1, &failure, &step)
             }
         }
         close(out[1])
         close(err[1])
         if pid < 0 {
             close(out[0]); close(err[0])
-            throw SpawnError(step: step.map { String(cString: $0) } ?? "spawn", code: failure)
+            throw SpawnError(step: Self.describe(step, request), code: failure)
         }
         return SpawnedChild(pid: pid, stdout: out[0], stderr: err[0])
     }
@@ -103,10 +106,10 @@ package enum Spawner {
         var step: UnsafePointer<CChar>? = nil
         let pid = withCStrings(request.arguments) { argv in
             withCStrings(request.environment) { envp in
-                paas_spawn(request.executable, argv, envp, request.directory, devNull, sink, sink, &failure, &step)
+                paas_spawn(request.executable, argv, envp, request.directory, devNull, sink, sink, controlGroup?.procs ?? -1, &failure, &step)
             }
         }
-        if pid < 0 { throw SpawnError(step: step.map { String(cString: $0) } ?? "spawn", code: failure) }
+        if pid < 0 { throw SpawnError(step: Self.describe(step, request), code: failure) }
         return pid
     }
 
@@ -121,6 +124,20 @@ package enum Spawner {
             }
         }
         return SpawnError(step: "execve \(request.executable)", code: errno)
+    }
+
+    /// The failed step as the C path names it, with the program for `execve`: a missing
+    /// `/bin/sh` reads `execve /bin/sh failed: No such file or directory (ENOENT)`.
+    private static func describe(_ step: UnsafePointer<CChar>?, _ request: SpawnRequest) -> String {
+        let name = step.map { String(cString: $0) } ?? "spawn"
+        return name == "execve" ? "execve \(request.executable)" : name
+    }
+
+    /// Marks every open descriptor from `lowest` up close-on-exec, the way the child path does
+    /// (`useCloseRange: false` takes the path of kernels before 5.11). Returns how many
+    /// descriptors it visited, -1 when `close_range` did it. For tests of that bound.
+    package static func markCloseOnExec(from lowest: Int32, useCloseRange: Bool) -> Int {
+        Int(paas_mark_cloexec_from(lowest, useCloseRange ? 1 : 0))
     }
 
     private static func withCStrings<R>(_ strings: [String], _ body: (UnsafePointer<UnsafeMutablePointer<CChar>?>) -> R) -> R {

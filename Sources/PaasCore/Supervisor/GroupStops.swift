@@ -1,5 +1,3 @@
-package import PaasConfig
-
 /// The process groups paas is stopping one at a time (restart, `stop TARGET`, scale-down, a
 /// failed start, a liveness failure, or what is left of a group whose leader exited): SIGTERM
 /// was sent, SIGKILL is due at a deadline. A group stays here until it is empty, even after

@@ -1,4 +1,4 @@
-package import PaasConfig
+import PaasConfig
 
 /// One running copy of a process type (`web.2`), or the release phase's process.
 package struct InstanceIdentity: Sendable, Equatable {

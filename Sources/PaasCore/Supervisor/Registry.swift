@@ -1,5 +1,3 @@
-package import PaasConfig
-
 /// Who an instance is: its type, its number, and the generation of the configuration it
 /// was started from (a reload that changes a type starts its instances in a new generation,
 /// beside the old ones until they are replaced).

@@ -1,5 +1,3 @@
-package import PaasConfig
-
 /// The replacement of one type's instances by a new generation, one instance at a time: a
 /// value that takes events and returns what the loop must do.
 ///

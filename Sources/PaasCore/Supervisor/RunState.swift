@@ -1,4 +1,4 @@
-package import PaasConfig
+import PaasConfig
 
 /// The whole run's phase: release, running, stopping with a deadline, killing.
 /// A value that decides; ``Supervisor`` carries out its actions.

@@ -134,6 +134,7 @@ extension Supervisor {
             do {
                 run.pid = try Spawner.spawnQuiet(SpawnRequest.shell(command, environment: env, directory: plan.app.paths.root))
                 checkByPID[run.pid] = token
+                guardian?.watch(run.pid)
             } catch {
                 result(index, i, ok: false, detail: error.description, now: now)
                 return

@@ -74,6 +74,7 @@ package final class Supervisor {
         static let writer: UInt64 = 2
         static let pipes: UInt64 = 3
         package static let control: UInt64 = 4
+        static let guardian: UInt64 = 5
         static let firstStream: UInt64 = 16
     }
 
@@ -145,7 +146,7 @@ package final class Supervisor {
     private let inner = Poller()
     private let signals: SignalSource
     private let writer: OutputWriter
-    private let guardian: Guardian?
+    let guardian: Guardian?
     private let readBuffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 16, alignment: 16)
 
     /// Prepares the process-wide state. - Important: call it while paas is single-threaded
@@ -160,7 +161,7 @@ package final class Supervisor {
         // The whole formation's deadline: the longest grace any type has.
         let longest = plan.app.formation.types.compactMap { plan.app.restartSettings($0.name).stopTimeout }.max().map { Double($0) / 1e9 } ?? 0
         self.runState = RunState(hasRelease: plan.runRelease, timeoutSeconds: max(plan.app.timeout, longest))
-        guardian = Guardian()
+        guardian = Guardian(poller: poller, token: Token.guardian, controlGroup: true)
         SignalSource.ignoreBrokenPipe()
         SignalSource.ignore(Signal.ignoredByPaas)
         signals = SignalSource([Signal.interrupt, Signal.terminate, Signal.hangup, Signal.child, Signal.user1, Signal.user2])
@@ -202,6 +203,7 @@ package final class Supervisor {
                 case Token.writer: handleWriter()
                 case Token.pipes: readPipes()
                 case Token.control: control?.acceptAll()
+                case Token.guardian: guardian?.flush()
                 case Self.checkTokenBase...: handleCheckEvent(event)
                 default: handleControl(event)
                 }
@@ -289,7 +291,8 @@ package final class Supervisor {
         extra.append(("PS", id.name))
         extra.append(("DYNO", id.name))
         let environment = plan.app.childEnvironment(inherited: baseEnvironment, extra: extra)
-        let request = SpawnRequest.shell(id.command, environment: environment, directory: plan.app.paths.root)
+        // One simple command replaces its shell (`exec`): no shell stays between paas and the app.
+        let request = SpawnRequest.shell(ShellCommand.forSpawn(id.command), environment: environment, directory: plan.app.paths.root)
         let replaced = member.isRelease || !takesName ? nil : current.updateValue(index, forKey: id.name)
         if let replaced { forgetIfDone(replaced) }
         do {
@@ -387,6 +390,7 @@ package final class Supervisor {
 
     private func reapChildren() {
         while case .reaped(let pid, let status) = Processes.reapOne() {
+            if let note = guardian?.reaped(pid, status) { event(note); continue } // it died: replaced
             guard let index = memberByPID.removeValue(forKey: pid) else {
                 if let token = checkByPID.removeValue(forKey: pid) { checkCommandExited(token, status) }
                 signalledStrays.removeValue(forKey: pid)

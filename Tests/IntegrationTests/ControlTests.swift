@@ -514,4 +514,68 @@ struct ControlHardeningTests {
         paas.signal(SIGTERM)
         #expect(paas.waitForExit() == 0)
     }
+
+    /// Resident memory of `pid` in KiB (VmRSS).
+    static func rssKiB(_ pid: Int32) -> Int? {
+        guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return nil }
+        for line in status.split(separator: "\n") where line.hasPrefix("VmRSS:") {
+            return Int(line.split(separator: " ", omittingEmptySubsequences: true)[1])
+        }
+        return nil
+    }
+
+    @Test func aFollowerThatKeepsUpSurvivesHugeLines() throws {
+        let app = try TempApp(procfile: """
+        big: echo ready; while [ ! -f go ]; do sleep 0.01; done; head -c 1048576 /dev/zero | tr '\\0' x; echo; head -c 200000 /dev/zero | tr '\\0' '\\001'; echo; echo after; exec sleep 1000
+
+        """)
+        defer { app.remove() }
+        let paas = try Running(["up", "--no-color", "-t", "2"], in: app.path, watching: ["after"])
+        #expect(paas.waitForOutput("ready"))
+        let follower = try Running(["logs", "-f", "-n", "1", "--json", "big"], in: app.path, watching: ["after"])
+        defer { follower.signal(SIGKILL) }
+        #expect(follower.waitForOutput("ready"))
+        try app.write("go", "")
+        #expect(eventually(timeout: 20) { follower.count("after") == 1 }, "\(follower.stderr)")
+        #expect(follower.process.isRunning && !follower.stderr.contains("cut off"), "\(follower.stderr)")
+        let texts = try follower.stdoutLines.map { try #require(try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])["text"] as? String ?? "" }
+        #expect(texts.contains { $0.utf8.count == 1_048_576 && $0.allSatisfy { $0 == "x" } })
+        #expect(texts.contains { $0.unicodeScalars.count == 200_000 && $0.unicodeScalars.allSatisfy { $0.value == 1 } })
+        paas.signal(SIGTERM)
+        #expect(paas.waitForExit() == 0)
+    }
+
+    /// Twenty `logs -n 100000` clients that never read: paas streams the history as each
+    /// socket drains, so they cost a chunk each, not a copy of the 8 MiB history.
+    @Test func clientsThatDoNotReadTheHistoryCostLittleMemory() throws {
+        let app = try TempApp(procfile: "talker: seq -f 'history line %06g yyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyy' 1 100000; echo done talking; exec sleep 1000\n")
+        defer { app.remove() }
+        let paas = try Running(["up", "--no-color", "-t", "2"], in: app.path, watching: ["done talking"])
+        #expect(eventually(timeout: 30) { paas.count("done talking") == 1 })
+        let before = try #require(Self.rssKiB(paas.pid))
+        let clients = try Running(["python3", "-c", """
+        import socket,sys,signal,fcntl,termios,struct,time
+        held=[]
+        for i in range(20):
+            s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.sendall(b'{"v":1,"cmd":"logs","lines":100000}\\n'); held.append(s)
+        def queued(s):
+            return struct.unpack('i', fcntl.ioctl(s.fileno(), termios.FIONREAD, b'\\0\\0\\0\\0'))[0]
+        deadline=time.time()+20
+        while time.time()<deadline and not all(queued(s)>0 for s in held):
+            time.sleep(0.01)
+        print('served', sum(queued(s)>0 for s in held), flush=True)
+        signal.pause()
+        """, app.file(".paas/control.sock")], executable: "/usr/bin/env")
+        defer { clients.signal(SIGKILL) }
+        #expect(clients.waitForOutput("served 20", timeout: 30), "\(clients.stdout) \(clients.stderr)")
+        let after = try #require(Self.rssKiB(paas.pid))
+        #expect(after - before < 32 * 1024, "VmRSS went from \(before) KiB to \(after) KiB")
+        // They still get everything when they read: one of them, read to the end.
+        let reader = try Self.raw(app.file(".paas/control.sock"), #"b'{"v":1,"cmd":"logs","lines":100000,"targets":["talker"]}\n'"#)
+        #expect(reader.waitForExit(timeout: 30) == 0)
+        #expect(reader.stdoutLines.count > 50_000 && reader.stdoutLines.last?.contains("done talking") == true)
+        #expect(paas.process.isRunning)
+        paas.signal(SIGTERM)
+        #expect(paas.waitForExit() == 0)
+    }
 }

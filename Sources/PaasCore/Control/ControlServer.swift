@@ -159,6 +159,7 @@ package final class ControlServer {
     /// Accepts pending connections up to the cap; refuses those from another user.
     package func acceptAll() {
         let now = Clock.monotonicNanos()
+        var failures = 0
         while true {
             if connections.count >= Self.maximumConnections && !evictOldestSilent(now: now) {
                 // Full of live clients: let the rest wait in the backlog until one closes,
@@ -170,7 +171,10 @@ package final class ControlServer {
             case .none:
                 return
             case .failed:
-                continue
+                // One connection that failed on the way in (ECONNABORTED): try the next,
+                // but never loop on an error that does not go away.
+                failures += 1
+                if failures > 16 { pauseListener(until: now + Self.descriptorPause); return }
             case .outOfDescriptors:
                 if evictOldestSilent(now: now) { continue }
                 pauseListener(until: now + Self.descriptorPause)

@@ -481,36 +481,85 @@ struct ControlHardeningTests {
         return (u + s) / Double(sysconf(Int32(_SC_CLK_TCK)))
     }
 
-    @Test func aThousandSilentClientsUnderALowDescriptorLimit() throws {
-        let app = try TempApp(procfile: "idle: exec sleep 1000\n")
-        defer { app.remove() }
-        let paas = try Running(["-c", "ulimit -n 128; exec '\(Binaries.paas)' up --no-color -t 2"], in: app.path, executable: "/bin/bash")
-        #expect(paas.waitForOutput("idle.1 started"))
-        let clients = try Running(["python3", "-c", """
-        import socket,sys,signal
+    /// `count` clients that connect and say nothing; once all are in, each waits for paas to
+    /// close it (evicted to make room, or timed out after 10 s) and the script prints how many were.
+    static func silentClients(_ socket: String, count: Int) throws -> Running {
+        try Running(["python3", "-c", """
+        import socket,sys,select,time
         held=[]
-        for i in range(1000):
-            s=socket.socket(socket.AF_UNIX); s.settimeout(2)
+        for i in range(int(sys.argv[2])):
+            # A blocking connect waits in the backlog until paas accepts (or evicts to make room).
+            s=socket.socket(socket.AF_UNIX)
             try:
                 s.connect(sys.argv[1]); held.append(s)
             except OSError:
                 s.close()
         print('connected', len(held), flush=True)
-        signal.pause()
-        """, app.file(".paas/control.sock")], executable: "/usr/bin/env")
-        defer { clients.signal(SIGKILL) }
-        #expect(clients.waitForOutput("connected", timeout: 60), "\(clients.stderr)")
-        // Idle: a loop spinning on accept would burn the whole window.
-        let cpu0 = try #require(Self.cpuSeconds(paas.pid))
+        sys.stdin.readline()
+        closed=0; deadline=time.time()+30
+        while held and time.time()<deadline:
+            ready,_,_=select.select(held,[],[],1)
+            for s in ready:
+                try:
+                    while s.recv(65536): pass
+                except OSError:
+                    pass
+                held.remove(s); closed+=1
+        print('closed', closed, 'open', len(held), flush=True)
+        """, socket, String(count)], executable: "/usr/bin/env", stdin: true)
+    }
+
+    /// Measures paas's CPU over a fixed window of about two seconds.
+    static func cpuShare(_ pid: Int32) throws -> (used: Double, elapsed: Double) {
+        let cpu0 = try #require(Self.cpuSeconds(pid))
         let window = Date()
         _ = eventually(timeout: 2) { false } // a fixed measuring window, not a wait for a condition
-        let used = try #require(Self.cpuSeconds(paas.pid)) - cpu0
-        let elapsed = Date().timeIntervalSince(window)
-        #expect(used < 0.2 * elapsed, "paas used \(used) s of CPU in \(elapsed) s")
+        return (try #require(Self.cpuSeconds(pid)) - cpu0, Date().timeIntervalSince(window))
+    }
+
+    @Test func aThousandSilentClientsUnderALowDescriptorLimit() throws {
+        let app = try TempApp(procfile: "idle: exec sleep 1000\n")
+        defer { app.remove() }
+        let paas = try Running(["-c", "ulimit -n 128; exec '\(Binaries.paas)' up --no-color -t 2"], in: app.path, executable: "/bin/bash")
+        #expect(paas.waitForOutput("idle.1 started"))
+        let clients = try Self.silentClients(app.file(".paas/control.sock"), count: 1000)
+        defer { clients.signal(SIGKILL) }
+        #expect(clients.waitForOutput("connected", timeout: 60), "\(clients.stderr)")
+        #expect(clients.stdout.contains("connected 1000"))
+        // Idle: a loop spinning on accept would burn the whole window.
+        let cpu = try Self.cpuShare(paas.pid)
+        #expect(cpu.used < 0.2 * cpu.elapsed, "paas used \(cpu.used) s of CPU in \(cpu.elapsed) s")
         // The control socket still answers, and the formation scales.
         #expect(eventually(timeout: 20) { (try? runPaas(["scale", "idle=3"], in: app.path, timeout: 15).status) == 0 })
         #expect(eventually(timeout: 10) { ((try? ControlTests.ps(app)) ?? []).count == 3 })
+        // Every silent client is closed: evicted to make room, or after the 10 s idle timeout.
+        clients.writeStdin("\n")
+        #expect(clients.waitForOutput("closed", timeout: 40))
+        #expect(clients.stdout.contains(" open 0"), "\(clients.stdout)")
         #expect(paas.process.isRunning)
+        paas.signal(SIGTERM)
+        #expect(paas.waitForExit() == 0)
+    }
+
+    /// Descriptors run out before the connection cap: `accept` fails with EMFILE, and paas
+    /// evicts a silent client or rests the listener instead of spinning.
+    @Test func silentClientsWhenDescriptorsRunOut() throws {
+        let app = try TempApp(procfile: "idle: exec sleep 1000\n")
+        defer { app.remove() }
+        // About 14 descriptors of its own, 20 for ten children, a cap of 10 connections: 44 > 40.
+        let paas = try Running(["-c", "ulimit -n 40; exec '\(Binaries.paas)' up --no-color -t 2 -m idle=10"], in: app.path, executable: "/bin/bash")
+        #expect(paas.waitForOutput("idle.10 started"))
+        let clients = try Self.silentClients(app.file(".paas/control.sock"), count: 300)
+        defer { clients.signal(SIGKILL) }
+        #expect(clients.waitForOutput("connected", timeout: 60), "\(clients.stderr)")
+        #expect(clients.stdout.contains("connected 300"))
+        let cpu = try Self.cpuShare(paas.pid)
+        #expect(cpu.used < 0.2 * cpu.elapsed, "paas used \(cpu.used) s of CPU in \(cpu.elapsed) s")
+        #expect(eventually(timeout: 20) { (try? runPaas(["logs", "-n", "3"], in: app.path, timeout: 15).status) == 0 })
+        #expect(paas.process.isRunning)
+        clients.writeStdin("\n")
+        #expect(clients.waitForOutput("closed", timeout: 40))
+        #expect(clients.stdout.contains(" open 0"), "\(clients.stdout)")
         paas.signal(SIGTERM)
         #expect(paas.waitForExit() == 0)
     }

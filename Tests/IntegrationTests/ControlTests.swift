@@ -405,7 +405,7 @@ struct ControlHardeningTests {
         let started = Date()
         let second = try runPaas(["up", "--no-color"], in: app.path, timeout: 10)
         #expect(second.status == 75, "\(second)")
-        #expect(second.stderr.contains("already running") && second.stderr.contains("pid \(first.pid)"), "\(second.stderr)")
+        #expect(second.stderr.contains("already running") && second.stderr.contains("pid \(first.pid), stopped: resume it"), "\(second.stderr)")
         #expect(Date().timeIntervalSince(started) < 5)
         #expect(second.stdout.isEmpty)
         var after = stat()
@@ -560,6 +560,33 @@ struct ControlHardeningTests {
         clients.writeStdin("\n")
         #expect(clients.waitForOutput("closed", timeout: 40))
         #expect(clients.stdout.contains(" open 0"), "\(clients.stdout)")
+        paas.signal(SIGTERM)
+        #expect(paas.waitForExit() == 0)
+    }
+
+    /// When every connection is a follower (they never end by themselves), one more client
+    /// is refused with a reason instead of waiting forever; once followers leave, it is served.
+    @Test func aFullHouseOfFollowersRefusesWithAReason() throws {
+        let app = try TempApp(procfile: "idle: exec sleep 1000\n")
+        defer { app.remove() }
+        // ulimit -n 128: a cap of 32 connections.
+        let paas = try Running(["-c", "ulimit -n 128; exec '\(Binaries.paas)' up --no-color -t 2"], in: app.path, executable: "/bin/bash")
+        #expect(paas.waitForOutput("idle.1 started"))
+        let followers = try Running(["python3", "-c", """
+        import socket,sys
+        held=[]
+        for i in range(32):
+            s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.sendall(b'{"v":1,"cmd":"logs","lines":0,"follow":true}\\n'); s.recv(65536); held.append(s)
+        print('following', len(held), flush=True)
+        sys.stdin.readline()
+        """, app.file(".paas/control.sock")], executable: "/usr/bin/env", stdin: true)
+        defer { followers.signal(SIGKILL) }
+        #expect(followers.waitForOutput("following 32", timeout: 30), "\(followers.stderr)")
+        let refused = try runPaas(["ps"], in: app.path, timeout: 15)
+        #expect(refused.status == 1 && refused.stderr.contains("too many control connections"), "\(refused)")
+        followers.closeStdin()
+        #expect(followers.waitForExit() == 0)
+        #expect(eventually(timeout: 10) { (try? runPaas(["ps"], in: app.path, timeout: 15).status) == 0 })
         paas.signal(SIGTERM)
         #expect(paas.waitForExit() == 0)
     }

@@ -1,13 +1,17 @@
 /// Why the control socket could not be opened.
 package enum ControlStartError: Error, Sendable, CustomStringConvertible {
     /// Another `paas up` holds this app's lock (running, or stopped by SIGSTOP/Ctrl-Z).
-    case alreadyRunning(pid: Int?, lock: String)
+    case alreadyRunning(pid: Int?, lock: String, stopped: Bool = false)
     case system(SocketError)
 
     package var description: String {
         switch self {
-        case .alreadyRunning(let pid, let lock):
-            "paas up is already running for this app (\(pid.map { "pid \($0)" } ?? "pid unknown"), lock \(lock)); stop it first (if it was suspended with Ctrl-Z, resume it with `fg` or `kill -CONT`) or use another --root"
+        case .alreadyRunning(let pid, let lock, let stopped):
+            if stopped, let pid {
+                "paas up is already running for this app (pid \(pid), stopped: resume it with `fg` or `kill -CONT \(pid)`, or end it; lock \(lock))"
+            } else {
+                "paas up is already running for this app (\(pid.map { "pid \($0)" } ?? "pid unknown"), lock \(lock)); stop it first or use another --root"
+            }
         case .system(let e): "could not open the control socket: \(e.description)"
         }
     }
@@ -112,7 +116,7 @@ package final class ControlServer {
                 lastError = error
             } catch let error as FileLock.Failure {
                 switch error {
-                case .held(let pid): throw .alreadyRunning(pid: pid, lock: place.socket)
+                case .held(let pid): throw .alreadyRunning(pid: pid, lock: place.socket, stopped: pid.map(Self.isStopped) ?? false)
                 case .system(let e): lastError = e
                 }
             } catch {
@@ -133,6 +137,12 @@ package final class ControlServer {
             }
         }
         throw .system(lastError ?? SocketError(step: "bind", code: nil))
+    }
+
+    /// Whether `pid` is stopped (state T in /proc/PID/stat: SIGSTOP, Ctrl-Z).
+    private static func isStopped(_ pid: Int) -> Bool {
+        guard let stat = try? FileSystem.read("/proc/\(pid)/stat"), let close = stat.lastIndex(of: UInt8(ascii: ")")), close + 2 < stat.count else { return false }
+        return stat[close + 2] == UInt8(ascii: "T")
     }
 
     private static func bind(_ address: ControlAddress) throws(SocketError) -> Int32 {
@@ -162,10 +172,25 @@ package final class ControlServer {
         var failures = 0
         while true {
             if connections.count >= Self.maximumConnections && !evictOldestSilent(now: now) {
-                // Full of live clients: let the rest wait in the backlog until one closes,
-                // or until the oldest silent one may be evicted.
-                pauseListener(until: oldestSilent()?.since.map { $0 + Self.evictionGrace })
-                return
+                if connections.values.contains(where: { $0.follow == nil && $0.history == nil }) {
+                    // Full of clients being served (or soon evictable, or timed out): let the
+                    // rest wait in the backlog until one closes, or until the oldest silent one
+                    // may be evicted.
+                    pauseListener(until: oldestSilent()?.since.map { $0 + Self.evictionGrace })
+                    return
+                }
+                // Full of followers, which never end by themselves: refuse, saying why.
+                switch UnixSocket.accept(listenFD) {
+                case .connection(let fd):
+                    _ = UnixSocket.writeSome(fd, Array(Self.errorLine("too many control connections: \(connections.count) clients follow the logs; end one (paas logs -f), then try again").utf8)[...])
+                    FileDescriptorIO.close(fd)
+                    continue
+                case .none:
+                    return
+                case .outOfDescriptors, .failed:
+                    pauseListener(until: now + Self.descriptorPause)
+                    return
+                }
             }
             switch UnixSocket.accept(listenFD) {
             case .none:

@@ -171,7 +171,7 @@ package final class ControlServer {
         let now = Clock.monotonicNanos()
         var failures = 0
         while true {
-            if connections.count >= Self.maximumConnections && !evictOldestSilent(now: now) {
+            if connections.count >= Self.maximumConnections && evictable(now: now).isEmpty {
                 if connections.values.contains(where: { $0.follow == nil && $0.history == nil }) {
                     // Full of clients being served (or soon evictable, or timed out): let the
                     // rest wait in the backlog until one closes, or until the oldest silent one
@@ -205,6 +205,8 @@ package final class ControlServer {
                 pauseListener(until: now + Self.descriptorPause)
                 return
             case .connection(let fd):
+                // Room is made once someone is really waiting, not before.
+                if connections.count >= Self.maximumConnections { _ = evictOldestSilent(now: now) }
                 var c = Connection(fd: fd, lastActivity: now)
                 let token = nextToken
                 nextToken += 1
@@ -232,14 +234,19 @@ package final class ControlServer {
     /// Closes the oldest connection that has sent nothing for at least ``evictionGrace``
     /// (and has nothing waiting to be read), with a line saying why. False when there is none.
     private func evictOldestSilent(now: UInt64) -> Bool {
-        let candidates = connections.filter { !$0.value.requestSeen && $0.value.input.isEmpty && $0.value.follow == nil && $0.value.lastActivity + Self.evictionGrace <= now }
-        for (token, c) in candidates.sorted(by: { $0.value.lastActivity < $1.value.lastActivity }) {
-            if UnixSocket.hasPendingInput(c.fd) { continue }
+        for (token, c) in evictable(now: now) {
             _ = UnixSocket.writeSome(c.fd, Array(Self.errorLine("closed: too many control connections and this one sent nothing").utf8)[...])
             close(token)
             return true
         }
         return false
+    }
+
+    /// Connections that have sent nothing (not even bytes still in the socket) for at least
+    /// ``evictionGrace``, oldest first.
+    private func evictable(now: UInt64) -> [(key: UInt64, value: Connection)] {
+        connections.filter { !$0.value.requestSeen && $0.value.input.isEmpty && $0.value.follow == nil && $0.value.lastActivity + Self.evictionGrace <= now && !UnixSocket.hasPendingInput($0.value.fd) }
+            .sorted { $0.value.lastActivity < $1.value.lastActivity }
     }
 
     private func pauseListener(until time: UInt64?) {

@@ -405,7 +405,7 @@ struct ControlHardeningTests {
         let started = Date()
         let second = try runPaas(["up", "--no-color"], in: app.path, timeout: 10)
         #expect(second.status == 75, "\(second)")
-        #expect(second.stderr.contains("already running") && second.stderr.contains("pid \(first.pid)"), "\(second.stderr)")
+        #expect(second.stderr.contains("already running") && second.stderr.contains("pid \(first.pid), stopped: resume it"), "\(second.stderr)")
         #expect(Date().timeIntervalSince(started) < 5)
         #expect(second.stdout.isEmpty)
         var after = stat()
@@ -481,35 +481,175 @@ struct ControlHardeningTests {
         return (u + s) / Double(sysconf(Int32(_SC_CLK_TCK)))
     }
 
-    @Test func aThousandSilentClientsUnderALowDescriptorLimit() throws {
-        let app = try TempApp(procfile: "idle: exec sleep 1000\n")
-        defer { app.remove() }
-        let paas = try Running(["-c", "ulimit -n 128; exec '\(Binaries.paas)' up --no-color -t 2"], in: app.path, executable: "/bin/bash")
-        #expect(paas.waitForOutput("idle.1 started"))
-        let clients = try Running(["python3", "-c", """
-        import socket,sys,signal
+    /// `count` clients that connect and say nothing; once all are in, each waits for paas to
+    /// close it (evicted to make room, or timed out after 10 s) and the script prints how many were.
+    static func silentClients(_ socket: String, count: Int) throws -> Running {
+        try Running(["python3", "-c", """
+        import socket,sys,select,time
         held=[]
-        for i in range(1000):
-            s=socket.socket(socket.AF_UNIX); s.settimeout(2)
+        for i in range(int(sys.argv[2])):
+            # A blocking connect waits in the backlog until paas accepts (or evicts to make room).
+            s=socket.socket(socket.AF_UNIX)
             try:
                 s.connect(sys.argv[1]); held.append(s)
             except OSError:
                 s.close()
         print('connected', len(held), flush=True)
-        signal.pause()
-        """, app.file(".paas/control.sock")], executable: "/usr/bin/env")
-        defer { clients.signal(SIGKILL) }
-        #expect(clients.waitForOutput("connected", timeout: 60), "\(clients.stderr)")
-        // Idle: a loop spinning on accept would burn the whole window.
-        let cpu0 = try #require(Self.cpuSeconds(paas.pid))
+        sys.stdin.readline()
+        closed=0; deadline=time.time()+30
+        while held and time.time()<deadline:
+            ready,_,_=select.select(held,[],[],1)
+            for s in ready:
+                try:
+                    while s.recv(65536): pass
+                except OSError:
+                    pass
+                held.remove(s); closed+=1
+        print('closed', closed, 'open', len(held), flush=True)
+        """, socket, String(count)], executable: "/usr/bin/env", stdin: true)
+    }
+
+    /// Measures paas's CPU over a fixed window of about two seconds.
+    static func cpuShare(_ pid: Int32) throws -> (used: Double, elapsed: Double) {
+        let cpu0 = try #require(Self.cpuSeconds(pid))
         let window = Date()
         _ = eventually(timeout: 2) { false } // a fixed measuring window, not a wait for a condition
-        let used = try #require(Self.cpuSeconds(paas.pid)) - cpu0
-        let elapsed = Date().timeIntervalSince(window)
-        #expect(used < 0.2 * elapsed, "paas used \(used) s of CPU in \(elapsed) s")
+        return (try #require(Self.cpuSeconds(pid)) - cpu0, Date().timeIntervalSince(window))
+    }
+
+    @Test func aThousandSilentClientsUnderALowDescriptorLimit() throws {
+        let app = try TempApp(procfile: "idle: exec sleep 1000\n")
+        defer { app.remove() }
+        let paas = try Running(["-c", "ulimit -n 128; exec '\(Binaries.paas)' up --no-color -t 2"], in: app.path, executable: "/bin/bash")
+        #expect(paas.waitForOutput("idle.1 started"))
+        let clients = try Self.silentClients(app.file(".paas/control.sock"), count: 1000)
+        defer { clients.signal(SIGKILL) }
+        #expect(clients.waitForOutput("connected", timeout: 60), "\(clients.stderr)")
+        #expect(clients.stdout.contains("connected 1000"))
+        // Idle: a loop spinning on accept would burn the whole window.
+        let cpu = try Self.cpuShare(paas.pid)
+        #expect(cpu.used < 0.2 * cpu.elapsed, "paas used \(cpu.used) s of CPU in \(cpu.elapsed) s")
         // The control socket still answers, and the formation scales.
         #expect(eventually(timeout: 20) { (try? runPaas(["scale", "idle=3"], in: app.path, timeout: 15).status) == 0 })
         #expect(eventually(timeout: 10) { ((try? ControlTests.ps(app)) ?? []).count == 3 })
+        // Every silent client is closed: evicted to make room, or after the 10 s idle timeout.
+        clients.writeStdin("\n")
+        #expect(clients.waitForOutput("closed", timeout: 40))
+        #expect(clients.stdout.contains(" open 0"), "\(clients.stdout)")
+        #expect(paas.process.isRunning)
+        paas.signal(SIGTERM)
+        #expect(paas.waitForExit() == 0)
+    }
+
+    /// Descriptors run out before the connection cap: `accept` fails with EMFILE, and paas
+    /// evicts a silent client or rests the listener instead of spinning.
+    @Test func silentClientsWhenDescriptorsRunOut() throws {
+        let app = try TempApp(procfile: "idle: exec sleep 1000\n")
+        defer { app.remove() }
+        // About 14 descriptors of its own, 20 for ten children, a cap of 10 connections: 44 > 40.
+        let paas = try Running(["-c", "ulimit -n 40; exec '\(Binaries.paas)' up --no-color -t 2 -m idle=10"], in: app.path, executable: "/bin/bash")
+        #expect(paas.waitForOutput("idle.10 started"))
+        let clients = try Self.silentClients(app.file(".paas/control.sock"), count: 300)
+        defer { clients.signal(SIGKILL) }
+        #expect(clients.waitForOutput("connected", timeout: 60), "\(clients.stderr)")
+        #expect(clients.stdout.contains("connected 300"))
+        let cpu = try Self.cpuShare(paas.pid)
+        #expect(cpu.used < 0.2 * cpu.elapsed, "paas used \(cpu.used) s of CPU in \(cpu.elapsed) s")
+        #expect(eventually(timeout: 20) { (try? runPaas(["logs", "-n", "3"], in: app.path, timeout: 15).status) == 0 })
+        #expect(paas.process.isRunning)
+        clients.writeStdin("\n")
+        #expect(clients.waitForOutput("closed", timeout: 40))
+        #expect(clients.stdout.contains(" open 0"), "\(clients.stdout)")
+        paas.signal(SIGTERM)
+        #expect(paas.waitForExit() == 0)
+    }
+
+    /// When every connection is a follower (they never end by themselves), one more client
+    /// is refused with a reason instead of waiting forever; once followers leave, it is served.
+    @Test func aFullHouseOfFollowersRefusesWithAReason() throws {
+        let app = try TempApp(procfile: "idle: exec sleep 1000\n")
+        defer { app.remove() }
+        // ulimit -n 128: a cap of 32 connections.
+        let paas = try Running(["-c", "ulimit -n 128; exec '\(Binaries.paas)' up --no-color -t 2"], in: app.path, executable: "/bin/bash")
+        #expect(paas.waitForOutput("idle.1 started"))
+        let followers = try Running(["python3", "-c", """
+        import socket,sys
+        held=[]
+        for i in range(32):
+            s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.sendall(b'{"v":1,"cmd":"logs","lines":0,"follow":true}\\n'); s.recv(65536); held.append(s)
+        print('following', len(held), flush=True)
+        sys.stdin.readline()
+        """, app.file(".paas/control.sock")], executable: "/usr/bin/env", stdin: true)
+        defer { followers.signal(SIGKILL) }
+        #expect(followers.waitForOutput("following 32", timeout: 30), "\(followers.stderr)")
+        let refused = try runPaas(["ps"], in: app.path, timeout: 15)
+        #expect(refused.status == 1 && refused.stderr.contains("too many control connections"), "\(refused)")
+        followers.closeStdin()
+        #expect(followers.waitForExit() == 0)
+        #expect(eventually(timeout: 10) { (try? runPaas(["ps"], in: app.path, timeout: 15).status) == 0 })
+        paas.signal(SIGTERM)
+        #expect(paas.waitForExit() == 0)
+    }
+
+    /// Resident memory of `pid` in KiB (VmRSS).
+    static func rssKiB(_ pid: Int32) -> Int? {
+        guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return nil }
+        for line in status.split(separator: "\n") where line.hasPrefix("VmRSS:") {
+            return Int(line.split(separator: " ", omittingEmptySubsequences: true)[1])
+        }
+        return nil
+    }
+
+    @Test func aFollowerThatKeepsUpSurvivesHugeLines() throws {
+        let app = try TempApp(procfile: """
+        big: echo ready; while [ ! -f go ]; do sleep 0.01; done; head -c 1048576 /dev/zero | tr '\\0' x; echo; head -c 200000 /dev/zero | tr '\\0' '\\001'; echo; echo after; exec sleep 1000
+
+        """)
+        defer { app.remove() }
+        let paas = try Running(["up", "--no-color", "-t", "2"], in: app.path, watching: ["after"])
+        #expect(paas.waitForOutput("ready"))
+        let follower = try Running(["logs", "-f", "-n", "1", "--json", "big"], in: app.path, watching: ["after"])
+        defer { follower.signal(SIGKILL) }
+        #expect(follower.waitForOutput("ready"))
+        try app.write("go", "")
+        #expect(eventually(timeout: 20) { follower.count("after") == 1 }, "\(follower.stderr)")
+        #expect(follower.process.isRunning && !follower.stderr.contains("cut off"), "\(follower.stderr)")
+        let texts = try follower.stdoutLines.map { try #require(try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])["text"] as? String ?? "" }
+        #expect(texts.contains { $0.utf8.count == 1_048_576 && $0.allSatisfy { $0 == "x" } })
+        #expect(texts.contains { $0.unicodeScalars.count == 200_000 && $0.unicodeScalars.allSatisfy { $0.value == 1 } })
+        paas.signal(SIGTERM)
+        #expect(paas.waitForExit() == 0)
+    }
+
+    /// Twenty `logs -n 100000` clients that never read: paas streams the history as each
+    /// socket drains, so they cost a chunk each, not a copy of the 8 MiB history.
+    @Test func clientsThatDoNotReadTheHistoryCostLittleMemory() throws {
+        let app = try TempApp(procfile: "talker: seq -f 'history line %06g yyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyy' 1 100000; echo done talking; exec sleep 1000\n")
+        defer { app.remove() }
+        let paas = try Running(["up", "--no-color", "-t", "2"], in: app.path, watching: ["done talking"])
+        #expect(eventually(timeout: 30) { paas.count("done talking") == 1 })
+        let before = try #require(Self.rssKiB(paas.pid))
+        let clients = try Running(["python3", "-c", """
+        import socket,sys,signal,fcntl,termios,struct,time
+        held=[]
+        for i in range(20):
+            s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.sendall(b'{"v":1,"cmd":"logs","lines":100000}\\n'); held.append(s)
+        def queued(s):
+            return struct.unpack('i', fcntl.ioctl(s.fileno(), termios.FIONREAD, b'\\0\\0\\0\\0'))[0]
+        deadline=time.time()+20
+        while time.time()<deadline and not all(queued(s)>0 for s in held):
+            time.sleep(0.01)
+        print('served', sum(queued(s)>0 for s in held), flush=True)
+        signal.pause()
+        """, app.file(".paas/control.sock")], executable: "/usr/bin/env")
+        defer { clients.signal(SIGKILL) }
+        #expect(clients.waitForOutput("served 20", timeout: 30), "\(clients.stdout) \(clients.stderr)")
+        let after = try #require(Self.rssKiB(paas.pid))
+        #expect(after - before < 32 * 1024, "VmRSS went from \(before) KiB to \(after) KiB")
+        // They still get everything when they read: one of them, read to the end.
+        let reader = try Self.raw(app.file(".paas/control.sock"), #"b'{"v":1,"cmd":"logs","lines":100000,"targets":["talker"]}\n'"#)
+        #expect(reader.waitForExit(timeout: 30) == 0)
+        #expect(reader.stdoutLines.count > 50_000 && reader.stdoutLines.last?.contains("done talking") == true)
         #expect(paas.process.isRunning)
         paas.signal(SIGTERM)
         #expect(paas.waitForExit() == 0)

@@ -124,4 +124,21 @@ import Testing
         #expect(eventually(timeout: 10) { ProcTable.pids(matching: marker).isEmpty }, "left: \(ProcTable.pids(matching: marker))")
         #expect(eventually(timeout: 10) { ProcTable.pids(matching: "\(Binaries.paas)' up").isEmpty && ProcTable.pids(matching: app.path).isEmpty })
     }
+
+    /// The same hangup when paas is in a session of its own (no SIGHUP reaches it): only the
+    /// failing write says the terminal is gone. EIO is a requested stop, exit 0, not 74.
+    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/script") && FileManager.default.isExecutableFile(atPath: "/usr/bin/setsid"), "needs script(1) and setsid(1)"))
+    func aHungUpTerminalIsARequestedStopEvenWithoutSIGHUP() throws {
+        let marker = "paaseio\(UUID().uuidString.prefix(6))"
+        let app = try TempApp(procfile: "chatty: sh -c 'while :; do echo tick; sleep 0.05; done; : \(marker)'\nquiet: sh -c 'sleep 1000; : \(marker)'\n")
+        defer { app.remove() }
+        let command = "setsid -w sh -c \"'\(Binaries.paas)' up --no-color -t 2; echo \\$? > status\""
+        let session = try Running(["-qfec", command, "/dev/null"], in: app.path, executable: "/usr/bin/script")
+        #expect(session.waitForOutput("tick"))
+        #expect(ProcTable.pids(matching: marker).count >= 2)
+        kill(session.pid, SIGKILL)
+        #expect(eventually(timeout: 10) { app.read("status") != nil }, "paas did not end")
+        #expect(app.read("status")?.trimmingCharacters(in: .whitespacesAndNewlines) == "0")
+        #expect(eventually(timeout: 10) { ProcTable.pids(matching: marker).isEmpty }, "left: \(ProcTable.pids(matching: marker))")
+    }
 }

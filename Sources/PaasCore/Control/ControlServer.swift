@@ -3,13 +3,17 @@ package import PaasConfig
 /// Why the control socket could not be opened.
 package enum ControlStartError: Error, Sendable, CustomStringConvertible {
     /// Another `paas up` holds this app's lock (running, or stopped by SIGSTOP/Ctrl-Z).
-    case alreadyRunning(pid: Int?, lock: String)
+    case alreadyRunning(pid: Int?, lock: String, stopped: Bool = false)
     case system(SocketError)
 
     package var description: String {
         switch self {
-        case .alreadyRunning(let pid, let lock):
-            "paas up is already running for this app (\(pid.map { "pid \($0)" } ?? "pid unknown"), lock \(lock)); stop it first (if it was suspended with Ctrl-Z, resume it with `fg` or `kill -CONT`) or use another --root"
+        case .alreadyRunning(let pid, let lock, let stopped):
+            if stopped, let pid {
+                "paas up is already running for this app (pid \(pid), stopped: resume it with `fg` or `kill -CONT \(pid)`, or end it; lock \(lock))"
+            } else {
+                "paas up is already running for this app (\(pid.map { "pid \($0)" } ?? "pid unknown"), lock \(lock)); stop it first or use another --root"
+            }
         case .system(let e): "could not open the control socket: \(e.description)"
         }
     }
@@ -114,7 +118,7 @@ package final class ControlServer {
                 lastError = error
             } catch let error as FileLock.Failure {
                 switch error {
-                case .held(let pid): throw .alreadyRunning(pid: pid, lock: place.socket)
+                case .held(let pid): throw .alreadyRunning(pid: pid, lock: place.socket, stopped: pid.map(Self.isStopped) ?? false)
                 case .system(let e): lastError = e
                 }
             } catch {
@@ -135,6 +139,12 @@ package final class ControlServer {
             }
         }
         throw .system(lastError ?? SocketError(step: "bind", code: nil))
+    }
+
+    /// Whether `pid` is stopped (state T in /proc/PID/stat: SIGSTOP, Ctrl-Z).
+    private static func isStopped(_ pid: Int) -> Bool {
+        guard let stat = try? FileSystem.read("/proc/\(pid)/stat"), let close = stat.lastIndex(of: UInt8(ascii: ")")), close + 2 < stat.count else { return false }
+        return stat[close + 2] == UInt8(ascii: "T")
     }
 
     private static func bind(_ address: ControlAddress) throws(SocketError) -> Int32 {
@@ -161,23 +171,44 @@ package final class ControlServer {
     /// Accepts pending connections up to the cap; refuses those from another user.
     package func acceptAll() {
         let now = Clock.monotonicNanos()
+        var failures = 0
         while true {
-            if connections.count >= Self.maximumConnections && !evictOldestSilent(now: now) {
-                // Full of live clients: let the rest wait in the backlog until one closes,
-                // or until the oldest silent one may be evicted.
-                pauseListener(until: oldestSilent()?.since.map { $0 + Self.evictionGrace })
-                return
+            if connections.count >= Self.maximumConnections && evictable(now: now).isEmpty {
+                if connections.values.contains(where: { $0.follow == nil && $0.history == nil }) {
+                    // Full of clients being served (or soon evictable, or timed out): let the
+                    // rest wait in the backlog until one closes, or until the oldest silent one
+                    // may be evicted.
+                    pauseListener(until: oldestSilent()?.since.map { $0 + Self.evictionGrace })
+                    return
+                }
+                // Full of followers, which never end by themselves: refuse, saying why.
+                switch UnixSocket.accept(listenFD) {
+                case .connection(let fd):
+                    _ = UnixSocket.writeSome(fd, Array(Self.errorLine("too many control connections: \(connections.count) clients follow the logs; end one (paas logs -f), then try again").utf8)[...])
+                    FileDescriptorIO.close(fd)
+                    continue
+                case .none:
+                    return
+                case .outOfDescriptors, .failed:
+                    pauseListener(until: now + Self.descriptorPause)
+                    return
+                }
             }
             switch UnixSocket.accept(listenFD) {
             case .none:
                 return
             case .failed:
-                continue
+                // One connection that failed on the way in (ECONNABORTED): try the next,
+                // but never loop on an error that does not go away.
+                failures += 1
+                if failures > 16 { pauseListener(until: now + Self.descriptorPause); return }
             case .outOfDescriptors:
                 if evictOldestSilent(now: now) { continue }
                 pauseListener(until: now + Self.descriptorPause)
                 return
             case .connection(let fd):
+                // Room is made once someone is really waiting, not before.
+                if connections.count >= Self.maximumConnections { _ = evictOldestSilent(now: now) }
                 var c = Connection(fd: fd, lastActivity: now)
                 let token = nextToken
                 nextToken += 1
@@ -205,14 +236,19 @@ package final class ControlServer {
     /// Closes the oldest connection that has sent nothing for at least ``evictionGrace``
     /// (and has nothing waiting to be read), with a line saying why. False when there is none.
     private func evictOldestSilent(now: UInt64) -> Bool {
-        let candidates = connections.filter { !$0.value.requestSeen && $0.value.input.isEmpty && $0.value.follow == nil && $0.value.lastActivity + Self.evictionGrace <= now }
-        for (token, c) in candidates.sorted(by: { $0.value.lastActivity < $1.value.lastActivity }) {
-            if UnixSocket.hasPendingInput(c.fd) { continue }
+        for (token, c) in evictable(now: now) {
             _ = UnixSocket.writeSome(c.fd, Array(Self.errorLine("closed: too many control connections and this one sent nothing").utf8)[...])
             close(token)
             return true
         }
         return false
+    }
+
+    /// Connections that have sent nothing (not even bytes still in the socket) for at least
+    /// ``evictionGrace``, oldest first.
+    private func evictable(now: UInt64) -> [(key: UInt64, value: Connection)] {
+        connections.filter { !$0.value.requestSeen && $0.value.input.isEmpty && $0.value.follow == nil && $0.value.lastActivity + Self.evictionGrace <= now && !UnixSocket.hasPendingInput($0.value.fd) }
+            .sorted { $0.value.lastActivity < $1.value.lastActivity }
     }
 
     private func pauseListener(until time: UInt64?) {

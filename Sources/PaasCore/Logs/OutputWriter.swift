@@ -129,6 +129,7 @@ package final class OutputWriter: Sendable {
 /// Why a write to stdout failed.
 package struct OutputFailure: Sendable, Equatable, CustomStringConvertible {
     package var code: Int32
+    package init(code: Int32) { self.code = code }
     /// EPIPE or EIO (a closed pipe, a hung-up terminal): the reader went away, which asks
     /// paas to stop (exit 0). Anything else is an error (exit 74).
     package var isHangUp: Bool { OutputFile.isHangUp(code) }

@@ -51,11 +51,25 @@ package final class FileLock {
     package init(path: String) throws(Failure) {
         let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o600)
         if fd < 0 { throw .system(SocketError(step: "open \(path)", code: errno)) }
+        var patience = 50 // × 20 ms
         while flock(fd, LOCK_EX | LOCK_NB) != 0 {
             let e = errno
             if e == EINTR { continue }
-            defer { Glibc.close(fd) }
-            if e == EWOULDBLOCK { throw .held(pid: Self.readPID(fd)) }
+            if e == EWOULDBLOCK {
+                let pid = Self.readPID(fd)
+                // The pid in the file is gone, yet the lock is held: a process it forked
+                // without exec (paas's guardian, finishing after paas was killed) still has
+                // the descriptor for a moment. Wait for it, briefly.
+                if let pid, pid > 0, kill(pid_t(pid), 0) != 0 && errno == ESRCH, patience > 0 {
+                    patience -= 1
+                    var pause = timespec(tv_sec: 0, tv_nsec: 20_000_000)
+                    nanosleep(&pause, nil)
+                    continue
+                }
+                Glibc.close(fd)
+                throw .held(pid: pid)
+            }
+            Glibc.close(fd)
             throw .system(SocketError(step: "flock \(path)", code: e))
         }
         let text = Array("\(getpid())\n".utf8)

@@ -375,7 +375,7 @@ package final class Supervisor {
                 // Not a reader that left but an error (a full disk, a file-size limit): say so
                 // where it can be seen, and end non-zero.
                 let message = "\(failure.description); stopping all processes (exit \(RunState.outputErrorStatus))"
-                FileDescriptorIO.printError("paas: \(message)\n")
+                OutputFile.writeIfReady(2, "paas: \(message)\n")
                 event(message)
                 perform(runState.outputFailed(now: Clock.monotonicNanos()), reason: nil)
             } else {
@@ -793,8 +793,8 @@ package final class Supervisor {
             let now = Clock.monotonicNanos()
             let interrupted = signals.drain().contains { $0 == Signal.interrupt || $0 == Signal.terminate }
             if interrupted || now >= deadline {
-                let why = interrupted ? "interrupted" : "stdout did not take the last lines within \(Self.seconds(plan.app.timeout))"
-                OutputFile.writeIfReady(2, "paas: \(why) while writing the last lines; \(writer.queuedBytes) bytes of output were not written\n")
+                let why = interrupted ? "interrupted while writing the last lines" : "stdout did not take the last lines within \(Self.seconds(plan.app.timeout))"
+                OutputFile.writeIfReady(2, "paas: \(why); \(writer.queuedBytes) bytes of output were not written\n")
                 break
             }
             _ = outer.wait(timeoutMilliseconds: Int32(min(100, (deadline - now) / 1_000_000 + 1)))

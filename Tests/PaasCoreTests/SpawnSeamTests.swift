@@ -133,7 +133,9 @@ struct SpawnSeamTests {
         for fd: Int32 in [900, 901, 905] { #expect(dup2(0, fd) == fd) }
         defer { for fd: Int32 in [900, 901, 905] { close(fd) } }
         let visited = Spawner.markCloseOnExec(from: 900, useCloseRange: false)
-        #expect(visited == 3, "visited \(visited) descriptors, not the 65,536 of the old loop")
+        // Other tests of this process run in parallel and open descriptors too: the sweep
+        // visits the open ones only (ours, and theirs), never the 65,536 of the old loop.
+        #expect(visited >= 3 && visited < 4096, "visited \(visited) descriptors")
         for fd: Int32 in [900, 901, 905] { #expect(fcntl(fd, F_GETFD) & FD_CLOEXEC != 0) }
     }
 

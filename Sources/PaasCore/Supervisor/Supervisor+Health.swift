@@ -12,19 +12,6 @@ struct CheckRun {
     var response: [UInt8] = []
 }
 
-/// The health of one instance: readiness, and per check its consecutive failures and next run.
-struct InstanceHealth {
-    var checks: [HealthCheck]
-    var failures: [Int]
-    var nextAt: [UInt64?]
-    var startupPassed: Bool
-    var ready = false
-    /// When the minimum uptime has passed (the default readiness rule needs it).
-    var uptimeAt: UInt64
-    var uptimePassed = false
-    var last = "-"
-}
-
 /// Health checks, readiness and start order, run by the owner loop: connections are
 /// non-blocking descriptors in its epoll set, commands are children reaped by its reaper,
 /// and every schedule is a timer of its poll timeout. Nothing blocks, nothing polls.
@@ -51,21 +38,15 @@ extension Supervisor {
     /// A new instance starts its checks.
     func beginHealth(_ index: Int, now: UInt64) {
         let type = members[index].identity.type
-        let list = checks(for: type)
-        let hasStartup = list.contains { $0.kind == .startup }
-        var h = InstanceHealth(checks: list, failures: Array(repeating: 0, count: list.count),
-                               nextAt: list.map { $0.kind == .startup ? now + $0.initialDelay : nil },
-                               startupPassed: !hasStartup, uptimeAt: now + plan.app.restartSettings(type).minimumUptime)
         // With configured startup checks, readiness is theirs alone; otherwise uptime counts too.
-        h.uptimePassed = hasStartup && plan.app.manifest.healthchecks[type]?.contains { $0.kind == .startup } == true
-        if h.startupPassed { scheduleRunning(&h, now: now) }
-        health[index] = h
+        let configuredStartup = plan.app.manifest.healthchecks[type]?.contains { $0.kind == .startup } == true
+        health[index] = InstanceHealth(checks: checks(for: type), now: now, minimumUptime: plan.app.restartSettings(type).minimumUptime, uptimeRule: !configuredStartup)
+        scheduleHealth(index)
     }
 
-    private func scheduleRunning(_ h: inout InstanceHealth, now: UInt64) {
-        for (i, c) in h.checks.enumerated() where c.kind != .startup {
-            h.nextAt[i] = now + c.initialDelay
-        }
+    /// Reminds the loop of the instance's next health deadline.
+    func scheduleHealth(_ index: Int) {
+        if let at = health[index]?.nextDeadline { timers.schedule(.health(index), at: at) }
     }
 
     /// The instance is gone: its checks stop.
@@ -74,39 +55,21 @@ extension Supervisor {
         for (token, run) in checkRuns where run.member == index { finishRun(token) }
     }
 
-    /// The earliest health timer.
-    func nextHealthTimer() -> UInt64? {
-        var t: [UInt64] = checkRuns.values.map(\.deadline)
-        for h in health.values {
-            t += h.nextAt.compactMap { $0 }
-            if !h.uptimePassed { t.append(h.uptimeAt) }
-        }
-        return t.min()
+    /// The instance's health deadline came: the uptime rule, and the checks that are due.
+    func healthDue(_ index: Int, now: UInt64) {
+        guard var h = health[index], members[index].state.pid != nil, let at = h.nextDeadline, at <= now else { return }
+        let actions = h.due(now: now)
+        health[index] = h
+        carryOut(actions, index, now: now)
+        scheduleHealth(index)
     }
 
-    /// Starts due checks, fails overdue ones, applies the uptime rule.
-    func fireHealthTimers(now: UInt64) {
-        for (token, run) in checkRuns where run.deadline <= now {
-            let timeout = health[run.member].map { Self.seconds($0.checks[run.check].timeout) } ?? "its timeout"
-            finishRun(token)
-            result(run.member, run.check, ok: false, detail: "timed out after \(timeout)", now: now)
-        }
-        for index in Array(health.keys) {
-            guard var h = health[index], members[index].state.pid != nil else { continue }
-            if !h.uptimePassed && h.uptimeAt <= now {
-                h.uptimePassed = true
-                health[index] = h
-                evaluateReady(index, now: now)
-                h = health[index] ?? h
-            }
-            for i in h.checks.indices {
-                guard let at = h.nextAt[i], at <= now else { continue }
-                h.nextAt[i] = nil
-                health[index] = h
-                startRun(index, i, now: now)
-                h = health[index] ?? h
-            }
-        }
+    /// A check run's deadline came: a timeout is a failure.
+    func checkRunDue(_ token: UInt64, now: UInt64) {
+        guard let run = checkRuns[token], run.deadline <= now else { return }
+        let timeout = health[run.member].map { Self.seconds($0.checks[run.check].timeout) } ?? "its timeout"
+        finishRun(token)
+        result(run.member, run.check, ok: false, detail: "timed out after \(timeout)", now: now)
     }
 
     private func startRun(_ index: Int, _ i: Int, now: UInt64) {
@@ -115,6 +78,7 @@ extension Supervisor {
         let token = nextCheckToken
         nextCheckToken += 1
         var run = CheckRun(member: index, check: i, deadline: now + check.timeout)
+        timers.schedule(.checkRun(token), at: run.deadline)
         switch check.probe {
         case .tcp, .http:
             guard let port = check.port ?? members[index].identity.port, let fd = LocalTCP.connect(port: port) else {
@@ -216,60 +180,37 @@ extension Supervisor {
     /// A check's verdict: readiness, restarts and failed starts follow from it.
     private func result(_ index: Int, _ i: Int, ok: Bool, detail: String, now: UInt64) {
         guard var h = health[index], members[index].state.pid != nil, case .running = members[index].state.phase else { return }
-        let check = h.checks[i]
-        let name = members[index].identity.name
-        h.last = "\(check.summary): \(ok ? "ok" : "failed") (\(detail))"
-        if ok { h.failures[i] = 0 } else { h.failures[i] += 1 }
-        let exhausted = h.failures[i] >= check.attempts
-        switch check.kind {
-        case .startup:
-            if ok {
-                if !h.startupPassed {
-                    h.startupPassed = true
-                    scheduleRunning(&h, now: now)
-                }
-            } else if exhausted {
-                health[index] = h
-                event("\(name) failed to start: \(check.name) failed \(h.failures[i]) times (\(detail))")
-                members[index].intent = .failed
-                stopInstance(index)
-                return
-            } else {
-                h.nextAt[i] = now + check.wait
-            }
-        case .readiness:
-            if !ok && exhausted && h.ready {
-                h.ready = false
-                event("\(name) unready: \(check.name) failed (\(detail))")
-            }
-            h.nextAt[i] = now + check.wait
-        case .liveness:
-            if exhausted {
-                health[index] = h
-                event("\(name) failed its liveness check \(h.failures[i]) times (\(detail)); restarting it")
-                members[index].intent = .restart
-                stopInstance(index)
-                return
-            }
-            h.nextAt[i] = now + check.wait
-        }
+        let actions = h.record(i, ok: ok, detail: detail, now: now)
         health[index] = h
-        evaluateReady(index, now: now)
+        carryOut(actions, index, now: now)
+        scheduleHealth(index)
     }
 
-    /// Ready: startup passed, the uptime rule met where it applies, no failing readiness check.
-    private func evaluateReady(_ index: Int, now: UInt64) {
-        guard var h = health[index] else { return }
-        let readinessFailing = h.checks.indices.contains { h.checks[$0].kind == .readiness && h.failures[$0] >= h.checks[$0].attempts }
-        let ready = h.startupPassed && h.uptimePassed && !readinessFailing
-        guard ready != h.ready else { return }
-        h.ready = ready
-        health[index] = h
-        if ready {
-            event("\(members[index].identity.name) is ready\(reloaded ? " (generation \(members[index].identity.generation))" : "")")
-            if members[index].replacing { replacementReady(index) }
-            probeProved(members[index].identity.type)
-            startWaitingTypes()
+    /// Does what an instance's health asks.
+    private func carryOut(_ actions: [InstanceHealth.Action], _ index: Int, now: UInt64) {
+        for action in actions {
+            guard let h = health[index] else { return }
+            let name = members[index].identity.name
+            switch action {
+            case .run(let i):
+                startRun(index, i, now: now)
+            case .failedStart(let i, let count, let detail):
+                event("\(name) failed to start: \(h.checks[i].name) failed \(count) times (\(detail))")
+                // A reload's new instance keeps its role: its exit stops the replacement.
+                if !members[index].replacing { members[index].intent = .failed }
+                stopInstance(index)
+            case .restart(_, let count, let detail):
+                event("\(name) failed its liveness check \(count) times (\(detail)); restarting it")
+                if !members[index].replacing { members[index].intent = .restart }
+                stopInstance(index)
+            case .unready(let i, let detail):
+                event("\(name) unready: \(h.checks[i].name) failed (\(detail))")
+            case .ready:
+                event("\(name) is ready\(reloaded ? " (generation \(members[index].identity.generation))" : "")")
+                if members[index].replacing { replacementReady(index) }
+                probeProved(members[index].identity.type)
+                startWaitingTypes()
+            }
         }
     }
 

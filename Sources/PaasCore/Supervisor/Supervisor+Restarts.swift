@@ -43,6 +43,7 @@ extension Supervisor {
         // failed: the breaker opens again (else nothing would ever re-arm it).
         let opened = isProbe && wasProbe ? breaker.probeFailed(at: now) : breaker.recordExit(uptime: uptime, at: now)
         breakers[id.type] = breaker
+        if case .open(let until) = breaker.state, opened { timers.schedule(.breaker(id.type), at: until) }
         if isProbe { probes[id.type] = nil }
         if opened {
             for (name, pending) in pendingRestarts where pending.type == id.type { pendingRestarts[name] = nil }
@@ -62,61 +63,68 @@ extension Supervisor {
         let delay = backoff.delay(afterUptime: uptime, random: Double.random(in: 0..<1))
         backoffs[id.name] = backoff
         pendingRestarts[id.name] = PendingRestart(at: now + delay, type: id.type, number: number, restarts: members[index].restarts + 1)
+        timers.schedule(.restart(id.name), at: now + delay)
         event("\(id.name) restarting in \(Self.seconds(delay))")
     }
 
-    /// The earliest timer: a pending restart, a breaker's cool-down, a probe's proof.
-    func nextTimer() -> UInt64? {
-        var times = pendingRestarts.values.map(\.at)
-        for b in breakers.values { if case .open(let until) = b.state { times.append(until) } }
-        times += probes.values.map(\.stableAt).filter { $0 != UInt64.max }
-        if let h = nextHealthTimer() { times.append(h) }
-        if let k = groupStops.nextDeadline { times.append(k) }
-        return times.min()
-    }
-
-    /// Fires what is due: restarts after their delay, half-open probes after a cool-down,
-    /// and the closing of a breaker whose probe stayed up.
+    /// Fires what is due, from the one timer queue: group kills at any time; restarts after
+    /// their delay, half-open probes after a cool-down, the proof of a probe, health checks
+    /// and their deadlines while the formation runs.
     func fireTimers(now: UInt64) {
-        killOverdueGroups(now: now)
-        guard runState.phase == .running else { return }
-        fireHealthTimers(now: now)
-        for (name, pending) in pendingRestarts where pending.at <= now {
-            pendingRestarts[name] = nil
-            guard pending.number <= (desired[pending.type] ?? 0), let type = plan.app.formation.types.first(where: { $0.name == pending.type }) else { continue }
-            if let index = current[name], !members[index].state.isFinished { continue }
-            startInstance(type, pending.number, restarts: pending.restarts)
-        }
-        for (typeName, var breaker) in breakers {
-            guard let type = plan.app.formation.types.first(where: { $0.name == typeName }) else { continue }
-            if breaker.tick(now: now) {
-                // One probe: the lowest-numbered instance that is down and not held down by
-                // `paas stop`. None (scaled to 0, or every instance stopped by hand): nothing
-                // is crash-looping any more, so the breaker resets.
-                let wanted = desired[typeName] ?? 0
-                guard wanted > 0, let n = (1...wanted).first(where: { n in
-                    current["\(typeName).\(n)"].map { members[$0].state.isFinished && members[$0].intent != .hold } ?? true
-                }) else {
-                    breaker.close()
-                    breakers[typeName] = breaker
-                    event("\(typeName) circuit breaker reset: no instance of it is wanted (scaled to 0 or stopped by hand)")
-                    continue
-                }
-                breakers[typeName] = breaker
-                event("\(typeName) circuit breaker half-open: starting \(typeName).\(n) as a probe")
-                let restarts = current["\(typeName).\(n)"].map { members[$0].restarts + 1 } ?? 0
-                startInstance(type, n, restarts: restarts)
-                if let index = current["\(typeName).\(n)"] {
-                    probes[typeName] = (index, now + breaker.settings.minimumUptime)
-                }
-            } else if let probe = probes[typeName], probe.stableAt <= now {
-                guard !members[probe.member].state.isFinished else { probes[typeName] = nil; continue }
-                // Up past min_uptime; it must also pass its health check (readiness decides,
-                // and `evaluateReady` calls back here when it comes later).
-                probes[typeName] = (probe.member, UInt64.max)
-                probeProved(typeName)
+        for timer in timers.popDue(now: now) {
+            if case .groupKill = timer { killOverdueGroups(now: now); continue }
+            guard runState.phase == .running else { continue }
+            switch timer {
+            case .groupKill: break
+            case .health(let index): healthDue(index, now: now)
+            case .checkRun(let token): checkRunDue(token, now: now)
+            case .restart(let name): restartDue(name, now: now)
+            case .breaker(let typeName): breakerDue(typeName, now: now)
+            case .probe(let typeName): probeDue(typeName, now: now)
             }
         }
+    }
+
+    private func restartDue(_ name: String, now: UInt64) {
+        guard let pending = pendingRestarts[name], pending.at <= now else { return }
+        pendingRestarts[name] = nil
+        guard pending.number <= (desired[pending.type] ?? 0), let type = plan.app.formation.types.first(where: { $0.name == pending.type }) else { return }
+        if let index = current[name], !members[index].state.isFinished { return }
+        startInstance(type, pending.number, restarts: pending.restarts)
+    }
+
+    /// A breaker's cool-down is over: half-open, with one probe.
+    private func breakerDue(_ typeName: String, now: UInt64) {
+        guard var breaker = breakers[typeName], let type = plan.app.formation.types.first(where: { $0.name == typeName }), breaker.tick(now: now) else { return }
+        // One probe: the lowest-numbered instance that is down and not held down by
+        // `paas stop`. None (scaled to 0, or every instance stopped by hand): nothing
+        // is crash-looping any more, so the breaker resets.
+        let wanted = desired[typeName] ?? 0
+        guard wanted > 0, let n = (1...wanted).first(where: { n in
+            current["\(typeName).\(n)"].map { members[$0].state.isFinished && members[$0].intent != .hold } ?? true
+        }) else {
+            breaker.close()
+            breakers[typeName] = breaker
+            event("\(typeName) circuit breaker reset: no instance of it is wanted (scaled to 0 or stopped by hand)")
+            return
+        }
+        breakers[typeName] = breaker
+        event("\(typeName) circuit breaker half-open: starting \(typeName).\(n) as a probe")
+        let restarts = current["\(typeName).\(n)"].map { members[$0].restarts + 1 } ?? 0
+        startInstance(type, n, restarts: restarts)
+        if let index = current["\(typeName).\(n)"] {
+            probes[typeName] = (index, now + breaker.settings.minimumUptime)
+            timers.schedule(.probe(typeName), at: now + breaker.settings.minimumUptime)
+        }
+    }
+
+    /// The probe has been up for min_uptime; it must also be ready (readiness decides, and
+    /// calls ``probeProved(_:)`` when it comes later).
+    private func probeDue(_ typeName: String, now: UInt64) {
+        guard let probe = probes[typeName], probe.stableAt <= now else { return }
+        guard members.member(probe.member).map({ !$0.state.isFinished }) == true else { probes[typeName] = nil; return }
+        probes[typeName] = (probe.member, UInt64.max)
+        probeProved(typeName)
     }
 
     /// Closes a half-open breaker once its probe has stayed up past min_uptime and is ready.

@@ -132,6 +132,12 @@ package final class Supervisor {
     let startedAt = Clock.monotonicNanos()
     /// Groups stopped one at a time, with their SIGKILL deadlines.
     var groupStops = GroupStops()
+    /// What a timer of the owner loop is for.
+    enum LoopTimer {
+        case restart(String), breaker(String), probe(String), health(Int), checkRun(UInt64), groupKill
+    }
+    /// Every deadline of the loop but the run's own and the control socket's.
+    var timers = TimerQueue<LoopTimer>()
     /// Starts that wait until the old process group of the same name is gone, by that group.
     var deferredStarts: [Int32: (type: String, number: Int, restarts: Int, role: StartRole)] = [:]
     /// Processes outside the instances' groups (daemons, re-parented orphans) already sent
@@ -476,7 +482,7 @@ package final class Supervisor {
         Signal.sendToGroup(signal, pgid)
         Signal.sendToGroup(Signal.resume, pgid)
         signalledGroups[pgid] = signal
-        _ = groupStops.begin(pgid, name: name, deadline: now + timeout)
+        if groupStops.begin(pgid, name: name, deadline: now + timeout) { timers.schedule(.groupKill, at: now + timeout) }
     }
 
     /// SIGUSR1 and SIGUSR2 to paas go on to every running instance's group (nginx reopens
@@ -712,10 +718,9 @@ package final class Supervisor {
         func until(_ t: UInt64) -> Int32 { t > now ? Int32(min((t - now) / 1_000_000 + 1, 60_000)) : 0 }
         var timeout: Int32 = -1
         if let deadline = runState.deadline { timeout = until(deadline) }
-        if runState.phase == .running, let next = nextTimer() {
-            timeout = timeout < 0 ? until(next) : min(timeout, until(next))
-        } else if runState.isStopping, let next = groupStops.nextDeadline {
-            // Types with a shorter stop_timeout than the whole formation's are killed at theirs.
+        // While stopping, types with a shorter stop_timeout than the formation's are killed
+        // at theirs; other timers that come due then find nothing to do.
+        if let next = timers.next {
             timeout = timeout < 0 ? until(next) : min(timeout, until(next))
         }
         if let next = control?.nextDeadline { // idle control connections, a resting listener

@@ -55,7 +55,7 @@ import Testing
     @Test(arguments: [Termination.exited(0), .exited(3), .signaled(Signal.terminate)])
     func exitedOnItsOwn(_ status: Termination) {
         var s = running()
-        #expect(s.exited(status) == true)
+        #expect(s.exited(status) == .onItsOwn)
         #expect(s.phase == .exited(status))
         #expect(s.isFinished)
         #expect(s.pid == nil)
@@ -67,7 +67,7 @@ import Testing
     @Test func exitedWhileStoppingIsNotOnItsOwn() {
         var s = running()
         _ = s.stop()
-        #expect(s.exited(.signaled(Signal.terminate)) == false)
+        #expect(s.exited(.signaled(Signal.terminate)) == .stopped)
         #expect(s.phase == .exited(.signaled(Signal.terminate)))
         #expect(s.isFinished)
     }
@@ -76,8 +76,26 @@ import Testing
         var s = running()
         _ = s.stop()
         _ = s.kill()
-        #expect(s.exited(.signaled(Signal.kill)) == false)
+        #expect(s.exited(.signaled(Signal.kill)) == .stopped)
         #expect(s.isFinished)
+    }
+
+    /// The intent set by whoever stopped it decides what its exit means.
+    @Test(arguments: [
+        (InstanceState.Intent.restart, InstanceState.ExitDecision.startAgain), (.remove, .forget), (.hold, .stayDown),
+        (.failed, .failedStart), (.replaced, .replaced), (.none, .stopped),
+    ])
+    func theIntentDecidesTheExit(intent: InstanceState.Intent, decision: InstanceState.ExitDecision) {
+        var s = running()
+        s.intent = intent
+        _ = s.stop()
+        #expect(s.exited(.signaled(Signal.terminate)) == decision)
+    }
+
+    @Test func aFailedStartDecidedWhileRunningIsAFailedStartEvenIfItExitsFirst() {
+        var s = running()
+        s.intent = .failed
+        #expect(s.exited(.exited(0)) == .failedStart)
     }
 
     @Test func stopBeforeItStartedJustEnds() {

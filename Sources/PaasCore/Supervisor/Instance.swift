@@ -35,6 +35,26 @@ package struct InstanceState: Sendable, Equatable {
         case failedToStart(String)
     }
 
+    /// What paas means to happen when the process exits: nothing decided (an exit on its
+    /// own, which its type's restart policy judges), start it again (`restart`), forget it
+    /// (`scale` down, a removed type, a retired generation), keep it down (`stop TARGET`), a
+    /// failed start, or the old generation of a stop-first replacement.
+    package enum Intent: Sendable, Equatable { case none, restart, remove, hold, failed, replaced }
+
+    /// What the loop does once the process has been reaped.
+    package enum ExitDecision: Sendable, Equatable {
+        /// It ended on its own: its type's restart policy decides.
+        case onItsOwn
+        /// paas stopped it for the whole formation's stop: nothing more.
+        case stopped
+        case startAgain
+        case forget
+        case stayDown
+        case failedStart
+        /// A stop-first replacement goes on with the new generation.
+        case replaced
+    }
+
     /// What the supervisor loop does next for this instance.
     package enum Action: Sendable, Equatable {
         case none
@@ -43,6 +63,8 @@ package struct InstanceState: Sendable, Equatable {
     }
 
     package private(set) var phase: Phase = .pending
+    /// What its exit will mean; set by whoever stops it.
+    package var intent = Intent.none
 
     package init() {}
 
@@ -100,11 +122,18 @@ package struct InstanceState: Sendable, Equatable {
         }
     }
 
-    /// The process was reaped. Returns whether it ended on its own (not stopped by paas).
-    package mutating func exited(_ status: Termination) -> Bool {
+    /// The process was reaped: what its exit means, from its intent.
+    package mutating func exited(_ status: Termination) -> ExitDecision {
         let onItsOwn: Bool
         if case .running = phase { onItsOwn = true } else { onItsOwn = false }
         phase = .exited(status)
-        return onItsOwn
+        switch intent {
+        case .none: return onItsOwn ? .onItsOwn : .stopped
+        case .restart: return .startAgain
+        case .remove: return .forget
+        case .hold: return .stayDown
+        case .failed: return .failedStart
+        case .replaced: return .replaced
+        }
     }
 }

@@ -69,9 +69,9 @@ extension Supervisor {
             switch m.state.phase {
             case .pending: state = "starting"
             case .running: state = m.replacing ? "starting (generation \(m.identity.generation))" : "running"
-            case .stopping: state = m.intent == .restart ? "restarting" : "stopping"
+            case .stopping: state = m.state.intent == .restart ? "restarting" : "stopping"
             case .exited(let t):
-                state = m.intent == .hold ? "stopped" : "exited"
+                state = m.state.intent == .hold ? "stopped" : "exited"
                 if let pending = pendingRestarts[m.identity.name] {
                     state = "backoff (restart in \(Self.seconds(pending.at > now ? pending.at - now : 0)))"
                 } else if case .open(let until)? = breakers[m.identity.type]?.state {
@@ -139,7 +139,7 @@ extension Supervisor {
                 for n in (old + 1)...new {
                     if let index = current["\(type.name).\(n)"], !members[index].state.isFinished {
                         // Still stopping from an earlier scale-down: keep it instead.
-                        members[index].intent = .restart
+                        members[index].state.intent = .restart
                         continue
                     }
                     startInstance(type, n)
@@ -150,7 +150,7 @@ extension Supervisor {
                     pendingRestarts[name] = nil
                     guard let index = current[name] else { continue }
                     if probes[type.name]?.member == index { closeBreaker(of: type.name, by: "paas scale (its probe was removed)") }
-                    members[index].intent = .remove
+                    members[index].state.intent = .remove
                     if members[index].state.isFinished {
                         current[name] = nil
                         forgetIfDone(index)
@@ -199,7 +199,7 @@ extension Supervisor {
                     startInstance(type, n, restarts: members[index].restarts + 1)
                 }
             } else {
-                members[index].intent = .restart
+                members[index].state.intent = .restart
                 stopInstance(index)
             }
         }
@@ -214,8 +214,8 @@ extension Supervisor {
             if members[index].state.isFinished {
                 // Down already, but maybe waiting to restart or for its breaker's probe: it
                 // stays down now.
-                let held = members[index].intent == .hold
-                members[index].intent = .hold
+                let held = members[index].state.intent == .hold
+                members[index].state.intent = .hold
                 let breakerOpen = breakers[members[index].identity.type].map { $0.state != .closed } ?? false
                 guard pendingRestarts.removeValue(forKey: name) != nil || (breakerOpen && !held) else { continue }
                 names.append(.string(name))
@@ -225,7 +225,7 @@ extension Supervisor {
             names.append(.string(name))
             event("stopping \(name) (paas stop)")
             if probes[members[index].identity.type]?.member == index { closeBreaker(of: members[index].identity.type, by: "paas stop (its probe was stopped)") }
-            members[index].intent = .hold
+            members[index].state.intent = .hold
             stopInstance(index)
         }
         return [("stopped", .array(names))]

@@ -113,7 +113,7 @@ extension Supervisor {
                 waitingTypes.removeAll { $0.name == t.name }
                 for (name, pending) in pendingRestarts where pending.type == t.name { pendingRestarts[name] = nil }
                 for index in current.values where members[index].identity.type == t.name {
-                    members[index].intent = .remove
+                    members[index].state.intent = .remove
                     if members[index].state.isFinished { current[members[index].identity.name] = nil; forgetIfDone(index) } else { stopInstance(index) }
                 }
             case .added:
@@ -162,7 +162,7 @@ extension Supervisor {
                 let name = "\(typeName).\(n)"
                 pendingRestarts[name] = nil
                 guard let index = current[name] else { continue }
-                members[index].intent = .remove
+                members[index].state.intent = .remove
                 if members[index].state.isFinished { current[name] = nil; forgetIfDone(index) } else { stopInstance(index) }
             }
         }
@@ -194,11 +194,11 @@ extension Supervisor {
                 let name = "\(typeName).\(n)"
                 guard let index = current[name] else { continue }
                 if replacements[typeName]?.order == .stopFirst {
-                    members[index].intent = .replaced
+                    members[index].state.intent = .replaced
                     if members[index].state.isFinished { replacementOldGone(typeName, n) } else { stopInstance(index) }
                 } else {
                     // Start-first: the ready successor takes the name; the old one retires.
-                    members[index].intent = .remove
+                    members[index].state.intent = .remove
                     if !members[index].state.isFinished { stopInstance(index) }
                 }
             case .finished:
@@ -229,7 +229,7 @@ extension Supervisor {
             let old = current.updateValue(index, forKey: name)
             pendingRestarts[name] = nil
             if let old, old != index, members.member(old) != nil {
-                members[old].intent = .remove
+                members[old].state.intent = .remove
                 if members[old].state.isFinished { forgetIfDone(old) } else { stopInstance(old) }
             }
         }

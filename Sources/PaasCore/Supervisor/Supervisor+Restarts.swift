@@ -26,7 +26,7 @@ extension Supervisor {
             } else if settings.exitIsAllowed(status) {
                 event("\(id.name) finished; the rest keep running")
                 // Nothing left to supervise (only finished one-shot tasks): end the run.
-                let left = current.values.contains { !members[$0].state.isFinished || members[$0].intent == .hold }
+                let left = current.values.contains { !members[$0].state.isFinished || members[$0].state.intent == .hold }
                 if !left && pendingRestarts.isEmpty && waitingTypes.isEmpty && breakers.values.allSatisfy({ $0.state == .closed }) {
                     perform(runState.everythingFinished(now: now), reason: .allFinished)
                 }
@@ -101,7 +101,7 @@ extension Supervisor {
         // is crash-looping any more, so the breaker resets.
         let wanted = desired[typeName] ?? 0
         guard wanted > 0, let n = (1...wanted).first(where: { n in
-            current["\(typeName).\(n)"].map { members[$0].state.isFinished && members[$0].intent != .hold } ?? true
+            current["\(typeName).\(n)"].map { members[$0].state.isFinished && members[$0].state.intent != .hold } ?? true
         }) else {
             breaker.close()
             breakers[typeName] = breaker
@@ -145,7 +145,7 @@ extension Supervisor {
         guard count > 0 else { return }
         for n in 1...count {
             let name = "\(type.name).\(n)"
-            if let index = current[name], !members[index].state.isFinished || members[index].intent == .hold { continue }
+            if let index = current[name], !members[index].state.isFinished || members[index].state.intent == .hold { continue }
             pendingRestarts[name] = nil
             startInstance(type, n, restarts: current[name].map { members[$0].restarts + 1 } ?? 0)
         }

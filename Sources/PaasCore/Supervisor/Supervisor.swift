@@ -38,11 +38,6 @@ package struct RunPlan: Sendable {
 /// parent-death signal requires.
 package final class Supervisor {
     struct Member {
-        /// What paas does when the process exits: nothing decided (an exit on its own stops
-        /// the formation), start it again (`restart`), forget it (`scale` down), or keep it
-        /// down (`stop TARGET`).
-        enum Intent { case none, restart, remove, hold, failed, replaced }
-
         var identity: InstanceIdentity
         var state = InstanceState()
         var isRelease: Bool
@@ -50,7 +45,6 @@ package final class Supervisor {
         /// The process group it led (its first pid); 0 if it never started.
         var pgid: Int32 = 0
         var restarts = 0
-        var intent = Intent.none
         /// How its predecessor of the same name ended (for `ps`), once this one is running.
         var previousExit: Termination?
         /// Its stdout and stderr while open: it is remembered at least that long.
@@ -410,7 +404,7 @@ package final class Supervisor {
             // Everything the process wrote is in its pipes now: hand it on before the exit
             // event (bounded: what is left of the group may write on for ever).
             drainStreams(of: index, flush: !groupAlive)
-            let onItsOwn = members[index].state.exited(status)
+            let decision = members[index].state.exited(status)
             let name = members[index].identity.name
             event("\(name) \(status)")
             let now = Clock.monotonicNanos()
@@ -438,8 +432,8 @@ package final class Supervisor {
                 // A start-first candidate never took its name: the old instance runs on.
                 if candidates.removeValue(forKey: index) != nil { continue }
             }
-            switch members[index].intent {
-            case .restart:
+            switch decision {
+            case .startAgain:
                 if probes[members[index].identity.type]?.member == index {
                     // A liveness restart of a half-open breaker's probe: the probe failed.
                     exitedOnItsOwn(index, status, now: now, failedStart: true)
@@ -447,17 +441,17 @@ package final class Supervisor {
                           let n = members[index].identity.number, n <= desired[type.name] ?? 0 {
                     startInstance(type, n, restarts: members[index].restarts + 1)
                 }
-            case .remove:
+            case .forget:
                 if current[name] == index { current[name] = nil }
                 forgetIfDone(index)
-            case .hold:
+            case .stayDown, .stopped:
                 break
             case .replaced:
                 // Stop-first: the new generation starts once the old group is gone.
                 if let n = members[index].identity.number { replacementOldGone(members[index].identity.type, n) }
-            case .none:
-                if onItsOwn { exitedOnItsOwn(index, status, now: now) }
-            case .failed:
+            case .onItsOwn:
+                exitedOnItsOwn(index, status, now: now)
+            case .failedStart:
                 exitedOnItsOwn(index, status, now: now, failedStart: true)
             }
         }

@@ -240,11 +240,11 @@ extension Supervisor {
             return
         }
         let filter = LogFilter(targets: Set(targets))
-        let start = ring.start(last: lines, where: includes(filter))
+        let start = sinks.ring.start(last: lines, where: includes(filter))
         // The history is streamed from the ring as the socket drains (refillHistories), so a
         // client that does not read holds one chunk, not a copy of the ring.
         let first = Array(ControlServer.okLine([("lines", .int(start.lines)), ("follow", .bool(follow))]).utf8)
-        control.beginHistory(token, HistoryStream(cursor: start.cursor, end: follow ? nil : ring.end, filter: filter), follow: follow, first: first)
+        control.beginHistory(token, HistoryStream(cursor: start.cursor, end: follow ? nil : sinks.ring.end, filter: filter), follow: follow, first: first)
     }
 
     /// Whether a ring record's source (a member index, or -1 for paas's own events) passes `filter`.
@@ -260,13 +260,13 @@ extension Supervisor {
         for (token, stream) in control.historiesWanted() {
             var stream = stream
             var chunk: [UInt8] = []
-            var formatter = jsonFormatter
+            var formatter = sinks.jsonFormatter
             let include = includes(stream.filter)
-            let result = ring.read(from: &stream.cursor, to: stream.end, where: include, budget: ControlServer.historyChunk) { source, kind, continuation, time, text in
+            let result = sinks.ring.read(from: &stream.cursor, to: stream.end, where: include, budget: ControlServer.historyChunk) { source, kind, continuation, time, text in
                 let from = logSources[source]
                 formatter.append(text, source: from, stream: kind, continuation: continuation, at: time, epoch: true, to: &chunk)
             }
-            jsonFormatter = formatter
+            sinks.jsonFormatter = formatter
             switch result {
             case .more: control.continueHistory(token, chunk, .more(stream))
             case .reachedEnd: control.continueHistory(token, chunk, .done)

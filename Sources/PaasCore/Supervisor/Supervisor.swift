@@ -100,8 +100,8 @@ package final class Supervisor {
     private var streams: [UInt64: Stream] = [:]
     private var nextToken = Token.firstStream
     var runState: RunState
-    private var formatter: LogFormatter
-    private var batch: [UInt8] = []
+    /// Every line of the event stream goes to these: stdout, the history ring, the followers.
+    var sinks: EventSinks
     var baseEnvironment: [(key: String, value: String)] = []
     /// Restarts waiting for their backoff delay, by instance name.
     var pendingRestarts: [String: PendingRestart] = [:]
@@ -120,8 +120,6 @@ package final class Supervisor {
     /// Types held back by `after` until the types they wait for are ready.
     var waitingTypes: [ProcessType] = []
     /// Recent lines for `paas logs`.
-    var ring = LogRing()
-    var jsonFormatter = LogFormatter(style: LogStyle(format: .json), nameWidth: 0)
     let control: ControlServer?
     let startedAt = Clock.monotonicNanos()
     /// Groups stopped one at a time, with their SIGKILL deadlines.
@@ -172,7 +170,7 @@ package final class Supervisor {
         for type in plan.types where type.quantity > 0 {
             width = max(width, "\(type.name).\(type.quantity)".utf8.count)
         }
-        formatter = LogFormatter(style: plan.style, nameWidth: width)
+        sinks = EventSinks(style: plan.style, nameWidth: width, control: control)
     }
 
     deinit { readBuffer.deallocate() }
@@ -264,7 +262,7 @@ package final class Supervisor {
         let port = type.port(n, base: plan.app.formation.basePort)
         var identity = InstanceIdentity(name: "\(type.name).\(n)", type: type.name, number: n, port: port, command: type.command, colorIndex: type.index)
         identity.generation = generation
-        formatter.fit(name: identity.name)
+        sinks.formatter.fit(name: identity.name)
         var member = Member(identity: identity, isRelease: false)
         member.restarts = restarts
         member.replacing = role != .instance
@@ -332,7 +330,7 @@ package final class Supervisor {
 
     /// Runs a release phase (at start, or a reload's new one).
     func startRelease(_ identity: InstanceIdentity) {
-        formatter.fit(name: identity.name)
+        sinks.formatter.fit(name: identity.name)
         start(Member(identity: identity, isRelease: true))
     }
 
@@ -541,34 +539,17 @@ package final class Supervisor {
         guard var stream = streams[token] else { return }
         let source = logSources[stream.source]
         let now = WallTime.now()
-        var out = batch
-        batch = []
-        var history = ring
-        ring = LogRing(capacity: 0)
-        let member = stream.source
+        // Local copies: appending to a stored property would cost an exclusivity check per line.
+        var out = sinks
+        sinks = EventSinks.moved
+        let id = stream.source
         let kind = stream.kind
-        let following = !(control?.followers.isEmpty ?? true)
-        if let prefix = formatter.textPrefix(for: source, at: now) {
-            stream.framer.feed(bytes) { line, continuation in
-                history.append(source: member, stream: kind, continuation: continuation, time: now, text: line)
-                if following { publish(line, source: source, stream: kind, continuation: continuation, at: now) }
-                if continuation {
-                    formatter.append(line, source: source, stream: kind, continuation: true, at: now, to: &out)
-                } else {
-                    out.append(contentsOf: prefix)
-                    out.append(contentsOf: line)
-                    out.append(10)
-                }
-            }
-        } else {
-            stream.framer.feed(bytes) { line, continuation in
-                history.append(source: member, stream: kind, continuation: continuation, time: now, text: line)
-                if following { publish(line, source: source, stream: kind, continuation: continuation, at: now) }
-                formatter.append(line, source: source, stream: kind, continuation: continuation, at: now, to: &out)
-            }
+        let following = out.following
+        let prefix = out.formatter.textPrefix(for: source, at: now)
+        stream.framer.feed(bytes) { line, continuation in
+            out.deliver(line, source: source, id: id, stream: kind, continuation: continuation, at: now, prefix: prefix, following: following)
         }
-        ring = history
-        batch = out
+        sinks = out
         streams[token] = stream
     }
 
@@ -582,11 +563,8 @@ package final class Supervisor {
         guard var stream = streams[token] else { return }
         let source = logSources[stream.source]
         let now = WallTime.now()
-        let member = stream.source
         stream.framer.flush { line, continuation in
-            ring.append(source: member, stream: stream.kind, continuation: continuation, time: now, text: line)
-            publish(line, source: source, stream: stream.kind, continuation: continuation, at: now)
-            formatter.append(line, source: source, stream: stream.kind, continuation: continuation, at: now, to: &batch)
+            sinks.deliver(line, source: source, id: stream.source, stream: stream.kind, continuation: continuation, at: now)
         }
         streams[token] = stream
     }
@@ -729,31 +707,12 @@ package final class Supervisor {
 
     func event(_ message: String) {
         let now = WallTime.now()
-        formatter.appendEvent(message, at: now, to: &batch)
         var text = message
-        text.withUTF8 { utf8 in
-            let raw = UnsafeRawBufferPointer(utf8)
-            ring.append(source: -1, stream: .event, continuation: false, time: now, text: raw)
-            publish(raw, source: .system, stream: .event, continuation: false, at: now)
-        }
-    }
-
-    /// Sends a line to every `logs -f` follower that wants it.
-    private func publish(_ text: UnsafeRawBufferPointer, source: LogSource, stream: LogStream, continuation: Bool, at time: WallTime) {
-        guard let control, !control.followers.isEmpty else { return }
-        var line: [UInt8] = []
-        jsonFormatter.append(text, source: source, stream: stream, continuation: continuation, at: time, epoch: true, to: &line)
-        for (token, filter) in control.followers where filter.matches(name: source.name, type: source.type) {
-            control.push(token, line)
-        }
+        text.withUTF8 { sinks.deliver(UnsafeRawBufferPointer($0), source: .system, id: -1, stream: .event, continuation: false, at: now) }
     }
 
     private func flushBatch() {
-        if !batch.isEmpty {
-            writer.submit(batch)
-            batch = []
-            batch.reserveCapacity(1 << 16)
-        }
+        if !sinks.batch.isEmpty { writer.submit(sinks.takeBatch()) }
         if !pipesPaused && writer.isCongested {
             pipesPaused = true
             outer.remove(inner.fd)

@@ -104,7 +104,7 @@ int paas_mark_cloexec_from(int lowest, int use_close_range) {
 }
 
 pid_t paas_spawn(const char *path, char *const argv[], char *const envp[], const char *cwd,
-                 int stdin_fd, int stdout_fd, int stderr_fd, int cgroup_procs_fd,
+                 int stdin_fd, int stdout_fd, int stderr_fd,
                  int *out_errno, const char **out_step) {
     int report[2];
 #if defined(__linux__)
@@ -124,9 +124,6 @@ pid_t paas_spawn(const char *path, char *const argv[], char *const envp[], const
     pid_t pid = vfork();
     if (pid == 0) {
         if (setpgid(0, 0) != 0) child_fail(report[1], 1);
-        /* Into paas's cgroup before exec, so that nothing the child starts is outside it.
-         * "0" is the writing process. Best effort: a failure leaves it where paas is. */
-        if (cgroup_procs_fd >= 0) { ssize_t unused = write(cgroup_procs_fd, "0", 1); (void)unused; }
 #if defined(__linux__)
         if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) child_fail(report[1], 2);
         /* The parent may have died before prctl: then the signal never comes. */
@@ -289,15 +286,16 @@ static void guardian_loop(int fd, int kill_fd, const char *cgroup_dir) {
         memmove(buf, buf + off, have - off);
         have -= off;
     }
-    /* The cgroup first: it also holds daemons that left every group paas knows (setsid). */
-    if (kill_fd >= 0) { ssize_t unused = write(kill_fd, "1", 1); (void)unused; }
     for (size_t i = 0; i < set.cap; i++) {
         if (set.slots[i] > 1) kill(-set.slots[i], SIGKILL);
     }
-    /* Then remove the emptied cgroup: rmdir says EBUSY until the killed processes are gone. */
+    /* The cgroup also holds daemons that left every group paas knows (setsid). */
+    if (kill_fd >= 0) { ssize_t unused = write(kill_fd, "1", 1); (void)unused; }
+    /* Then remove the emptied cgroup: rmdir says EBUSY until the killed processes are gone,
+     * and they are zombies until whoever inherits them reaps them (paas is dead): up to 30 s. */
     if (cgroup_dir != NULL) {
-        struct timespec tick = {0, 10 * 1000 * 1000};
-        for (int i = 0; i < 300 && rmdir(cgroup_dir) != 0 && errno == EBUSY; i++) nanosleep(&tick, NULL);
+        struct timespec tick = {0, 20 * 1000 * 1000};
+        for (int i = 0; i < 1500 && rmdir(cgroup_dir) != 0 && errno == EBUSY; i++) nanosleep(&tick, NULL);
     }
     _exit(0);
 }
@@ -335,7 +333,7 @@ static int guardian_stdio(int pipe_read, int devnull, int kill_fd) {
     return 0;
 }
 
-pid_t paas_guardian_start(int kill_fd, const char *cgroup_dir, int *out_fd) {
+pid_t paas_guardian_start(int kill_fd, const char *cgroup_dir, int escape_fd, int *out_fd) {
     if (cgroup_dir == NULL) kill_fd = -1;
     int fds[2];
     if (pipe2(fds, O_CLOEXEC) != 0) return -1;
@@ -358,6 +356,8 @@ pid_t paas_guardian_start(int kill_fd, const char *cgroup_dir, int *out_fd) {
              * `timeout -s KILL` (which signals its whole group) miss it. No parent-death
              * signal: outliving paas is its purpose. */
             setsid();
+            /* Out of paas's cgroup (paas lives in it), or cgroup.kill would end the guardian too. */
+            if (escape_fd >= 0) { ssize_t unused = write(escape_fd, "0", 1); (void)unused; }
             if (guardian_stdio(fds[0], devnull, kill_fd) != 0) child_fail(report[1], 4);
             (void)sweep_fds(kill_fd >= 0 ? 4 : 3, 0, 1);
             sigset_t empty;
@@ -386,6 +386,7 @@ pid_t paas_guardian_start(int kill_fd, const char *cgroup_dir, int *out_fd) {
         if (pid == 0) {
             /* A fork, no exec: only async-signal-safe calls from here on. */
             setsid();
+            if (escape_fd >= 0) { ssize_t unused = write(escape_fd, "0", 1); (void)unused; }
             if (guardian_stdio(fds[0], devnull, kill_fd) != 0) _exit(127);
             (void)sweep_fds(kill_fd >= 0 ? 4 : 3, 1, 1);
             guardian_loop(0, kill_fd >= 0 ? 3 : -1, kill_fd >= 0 ? cgroup_dir : NULL);

@@ -174,7 +174,10 @@ struct SpawnTests {
         let leader = try #require(Self.startedPID(paas.stdout, "w.1"))
         let group = try #require(Self.cgroup(leader))
         #expect(group.hasSuffix("/paas-\(paas.pid)"), "the instance is in paas's cgroup: \(group)")
-        #expect(Self.cgroup(Int(paas.pid)) != group, "paas itself stays where it was")
+        #expect(Self.cgroup(Int(paas.pid)) == group, "paas lives there too, so its children are born inside")
+        var guardians: [Int] = []
+        #expect(eventually { guardians = Self.children(of: paas.pid, comm: "paas-guardian"); return !guardians.isEmpty })
+        #expect(Self.cgroup(try #require(guardians.first)) != group, "the guardian is outside the cgroup it kills")
         let daemon = try #require(ProcTable.pids(matching: marker).first { Self.statField(Int($0), 6) == Int($0) }, "the setsid daemon")
         #expect(Self.cgroup(Int(daemon)) == group)
         let dir = try #require(Self.cgroup2Mount) + group

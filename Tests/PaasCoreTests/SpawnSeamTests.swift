@@ -63,7 +63,7 @@ struct SpawnSeamTests {
         let victim = try Self.detachedSleep()
         defer { kill(victim, SIGKILL) }
         var fd: Int32 = -1
-        let guardian = paas_guardian_start(-1, nil, &fd)
+        let guardian = paas_guardian_start(-1, nil, -1, &fd)
         try #require(guardian > 0)
         // 70,000 ids that no process can have (above the kernel's largest pid, 2^22), then a real
         // group: the old table stopped at 65,536 without a word and would have dropped it.

@@ -176,9 +176,9 @@ package final class Guardian {
 
     /// Starts the guardian; nil when it cannot start. `poller` and `token` let it wait for
     /// its pipe to become writable when the guardian reads slowly. With `controlGroup`, paas
-    /// makes a cgroup for its children where it can (``ControlGroup``) and every later spawn
-    /// goes into it.
-    /// - Important: call it before the first spawn, on the spawning thread.
+    /// makes a cgroup where it can (``ControlGroup``) and moves itself into it, so that every
+    /// later child is born there; the guardian stays outside.
+    /// - Important: call it before the first spawn.
     package init?(poller: Poller? = nil, token: UInt64 = 0, controlGroup: Bool = false) {
         self.poller = poller
         self.token = token
@@ -187,12 +187,12 @@ package final class Guardian {
             self.controlGroup?.remove()
             return nil
         }
-        if controlGroup { Spawner.controlGroup = self.controlGroup }
+        if let group = self.controlGroup, !group.enter() { group.remove() }
     }
 
     private func start() -> Bool {
         var writeEnd: Int32 = -1
-        let started = paas_guardian_start(controlGroup?.kill ?? -1, controlGroup?.path, &writeEnd)
+        let started = paas_guardian_start(controlGroup?.kill ?? -1, controlGroup?.path, controlGroup?.parentProcs ?? -1, &writeEnd)
         guard started > 0 else { return false }
         pid = started
         fd = writeEnd
@@ -254,10 +254,7 @@ package final class Guardian {
             Signal.send(SIGCONT, pid) // a stopped guardian could not read its goodbye
         }
         closePipe()
-        if let controlGroup {
-            if Spawner.controlGroup === controlGroup { Spawner.controlGroup = nil }
-            controlGroup.remove()
-        }
+        controlGroup?.remove()
     }
 
     /// Closes the pipe without a goodbye, which is what the guardian sees when paas is

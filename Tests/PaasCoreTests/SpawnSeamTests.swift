@@ -85,7 +85,7 @@ struct SpawnSeamTests {
         }
         #expect(Self.processGroup(guardian.pid) == guardian.pid, "it leads its own group (its own session)")
         #expect(Self.processGroup(guardian.pid) != getpgrp())
-        // Named once its constructor runs (the exec'd test binary loads its libraries first).
+        // Named by the guardian itself, right after the fork.
         #expect(Self.waitFor { (try? String(contentsOfFile: "/proc/\(guardian.pid)/comm", encoding: .utf8)) == "paas-guardian\n" })
         let fds = try FileManager.default.contentsOfDirectory(atPath: "/proc/\(guardian.pid)/fd").sorted()
         #expect(fds == ["0", "1", "2"], "it keeps no descriptor of the test process: \(fds.map { ($0, (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(guardian.pid)/fd/\($0)")) ?? "") })")
@@ -133,7 +133,9 @@ struct SpawnSeamTests {
         for fd: Int32 in [900, 901, 905] { #expect(dup2(0, fd) == fd) }
         defer { for fd: Int32 in [900, 901, 905] { close(fd) } }
         let visited = Spawner.markCloseOnExec(from: 900, useCloseRange: false)
-        #expect(visited == 3, "visited \(visited) descriptors, not the 65,536 of the old loop")
+        // Other tests of this process run in parallel and open descriptors too: the sweep
+        // visits the open ones only (ours, and theirs), never the 65,536 of the old loop.
+        #expect(visited >= 3 && visited < 4096, "visited \(visited) descriptors")
         for fd: Int32 in [900, 901, 905] { #expect(fcntl(fd, F_GETFD) & FD_CLOEXEC != 0) }
     }
 

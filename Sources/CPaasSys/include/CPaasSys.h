@@ -33,9 +33,9 @@ pid_t paas_spawn(const char *path, char *const argv[], char *const envp[], const
 /// was killed, even with SIGKILL), sends SIGKILL to every group it holds. It closes the gap
 /// that the parent-death signal leaves: grandchildren in a child's process group.
 ///
-/// It is `/proc/self/exe` exec'd with a marker argv that a C constructor recognises before
-/// Swift starts (a fresh, small process); where that exec fails (no /proc) it is a fork of
-/// paas, which then runs async-signal-safe code only. Its table grows without limit (mmap);
+/// It is a fork of paas without exec (smaller than an exec of the binary, which pays for the
+/// relocation of the whole binary), so it runs async-signal-safe code only; call this from
+/// the thread that spawns, before or after other threads exist. Its table grows without limit (mmap);
 /// when memory runs out it exits with `PAAS_GUARDIAN_STATUS_NO_MEMORY`. It keeps no
 /// descriptor of paas's but the pipe (stdin), and ignores every terminating signal but SIGKILL.
 /// When `cgroup_dir` is not NULL (the cgroup paas and its children live in) and `kill_fd` is

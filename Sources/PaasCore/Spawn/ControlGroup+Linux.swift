@@ -98,7 +98,7 @@ package final class ControlGroup {
         guard let bytes = Processes.readWhole("/proc/self/mountinfo") else { return nil }
         for line in String(decoding: bytes, as: UTF8.self).split(separator: "\n") {
             let fields = line.split(separator: " ")
-            guard let dash = fields.firstIndex(of: "-"), dash + 1 < fields.count, fields[dash + 1] == "cgroup2", fields.count > 4 else { continue }
+            guard let dash = fields.firstIndex(of: "-"), dash + 1 < fields.count, fields[dash + 1] == "cgroup2", fields.count > 5 else { continue }
             if fields[5].split(separator: ",").contains("ro") { continue }
             return (String(fields[4]), String(fields[3]))
         }

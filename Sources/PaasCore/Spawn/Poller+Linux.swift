@@ -245,15 +245,16 @@ package final class Guardian {
     /// longer matter, only the goodbye; a guardian that cannot take it now (stopped, or
     /// its pipe full) is killed instead, since it has nothing left to guard.
     package func release() {
-        guard fd >= 0 else { return }
-        pending = Array(pending.prefix((4 - written % 4) % 4)) + Self.message(0)
-        flush()
-        if !pending.isEmpty {
-            Signal.send(SIGKILL, pid)
-        } else {
-            Signal.send(SIGCONT, pid) // a stopped guardian could not read its goodbye
+        if fd >= 0 {
+            pending = Array(pending.prefix((4 - written % 4) % 4)) + Self.message(0)
+            flush()
+            if !pending.isEmpty {
+                Signal.send(SIGKILL, pid)
+            } else {
+                Signal.send(SIGCONT, pid) // a stopped guardian could not read its goodbye
+            }
+            closePipe()
         }
-        closePipe()
         controlGroup?.remove()
     }
 
@@ -265,6 +266,7 @@ package final class Guardian {
     }
 
     private func send(_ value: Int32) {
+        guard fd >= 0 else { return } // no guardian now: a new one gets the whole set
         if pending.count >= Self.queueLimit {
             // Keep the rest of a message already partly written, then start over from the set.
             pending = Array(pending.prefix((4 - written % 4) % 4)) + Self.message(Int32.min) // PAAS_GUARDIAN_RESET

@@ -128,6 +128,31 @@ struct SpawnSeamTests {
         Self.reap(second)
     }
 
+    @Test func aStoppedGuardianNeitherBlocksPaasNorLosesAGroup() throws {
+        let guardian = try #require(Guardian())
+        let victim = try Self.detachedSleep()
+        defer { kill(victim, SIGKILL) }
+        kill(guardian.pid, SIGSTOP) // it reads nothing: the pipe fills (64 KiB, 16,384 messages)
+        let start = Date()
+        guardian.watch(victim)
+        // 100,000 watch/forget pairs: 800 KB of messages, far more than the pipe holds.
+        for i: Int32 in 0..<100_000 {
+            guardian.watch(5_000_000 + i % 1000)
+            guardian.forget(5_000_000 + i % 1000)
+        }
+        #expect(Date().timeIntervalSince(start) < 10, "the writes did not block")
+        #expect(guardian.queuedBytes <= Guardian.queueLimit + 8, "the queue stays bounded: \(guardian.queuedBytes)")
+        kill(guardian.pid, SIGCONT)
+        #expect(Self.waitFor {
+            guardian.flush()
+            return guardian.queuedBytes == 0
+        })
+        let pid = guardian.pid
+        guardian.abandonForTesting() // as if paas died: the compacted queue still named the victim
+        #expect(Self.waitFor { !Self.isAlive(victim) })
+        Self.reap(pid)
+    }
+
     @Test func theDescriptorSweepWithoutCloseRangeVisitsOnlyOpenDescriptors() throws {
         // Three descriptors without close-on-exec, far above the others.
         for fd: Int32 in [900, 901, 905] { #expect(dup2(0, fd) == fd) }

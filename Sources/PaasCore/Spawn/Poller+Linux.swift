@@ -150,8 +150,8 @@ package enum PipeReader {
 ///
 /// Writes never block the loop: the pipe is non-blocking, and what it does not take waits in
 /// a queue that the loop flushes when the pipe is writable (the poller tells it, under
-/// `token`). The queue is bounded: past `queueLimit` bytes it is replaced by a reset and the
-/// current set, whose size is that of the live groups.
+/// `token`). The queue is bounded: past `queueLimit` bytes (or twice the set's size) it is
+/// replaced by a reset and the current set, whose size is that of the live groups.
 package final class Guardian {
     private var fd: Int32 = -1
     /// The running guardian's pid, or -1 when there is none (it died too often).
@@ -170,6 +170,8 @@ package final class Guardian {
     /// When recent guardians died (monotonic nanoseconds), to stop replacing one that keeps dying.
     private var deaths: [UInt64] = []
     package static let queueLimit = 1 << 18
+    /// Bytes waiting for the pipe.
+    package var queuedBytes: Int { pending.count }
 
     /// The cgroup of paas's children, which the guardian empties and removes if paas dies.
     package let controlGroup: ControlGroup?
@@ -267,8 +269,9 @@ package final class Guardian {
 
     private func send(_ value: Int32) {
         guard fd >= 0 else { return } // no guardian now: a new one gets the whole set
-        if pending.count >= Self.queueLimit {
+        if pending.count >= max(Self.queueLimit, 8 * groups.count) {
             // Keep the rest of a message already partly written, then start over from the set.
+            // Only once the queue is twice the set's size, so this costs O(1) per message.
             pending = Array(pending.prefix((4 - written % 4) % 4)) + Self.message(Int32.min) // PAAS_GUARDIAN_RESET
             for group in groups where group != abs(value) { pending += Self.message(group) }
         }

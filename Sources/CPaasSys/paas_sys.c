@@ -237,14 +237,36 @@ static void group_set_remove(struct group_set *set, int32_t v) {
 
 #define GUARDIAN_NAME "paas-guardian"
 
+/* Names the guardian `paas-guardian` in ps, /proc/PID/comm and /proc/PID/cmdline. A fork
+ * keeps paas's command line, so `pkill -9 -f 'paas up'` would kill the guardian along with
+ * paas and leave the grandchildren it exists for: overwrite this process's copy of the
+ * argument strings in place, as setproctitle does (open, read and memset only). */
+static void guardian_rename(void) {
+#if defined(__linux__)
+    prctl(PR_SET_NAME, GUARDIAN_NAME);
+#endif
+#if defined(__GLIBC__)
+    char *args = program_invocation_name; /* argv[0]; the other arguments follow it */
+    int fd = open("/proc/self/cmdline", O_RDONLY | O_CLOEXEC);
+    if (args == NULL || fd < 0) { if (fd >= 0) close(fd); return; }
+    char buf[4096];
+    size_t total = 0;
+    ssize_t n;
+    while ((n = read(fd, buf, sizeof buf)) > 0 || (n < 0 && errno == EINTR)) if (n > 0) total += (size_t)n;
+    close(fd);
+    if (total < 2) return;
+    memset(args, 0, total);
+    size_t len = strlen(GUARDIAN_NAME);
+    memcpy(args, GUARDIAN_NAME, len < total - 1 ? len : total - 1);
+#endif
+}
+
 /* The guardian's whole life: async-signal-safe calls only (it is a forked child of a paas that
  * may have threads). Messages are 4-byte values in the pipe's byte stream: +pgid,
  * -pgid, PAAS_GUARDIAN_RESET, 0 (goodbye). */
 static void guardian_loop(int fd, int kill_fd, const char *cgroup_dir) __attribute__((noreturn));
 static void guardian_loop(int fd, int kill_fd, const char *cgroup_dir) {
-#if defined(__linux__)
-    prctl(PR_SET_NAME, GUARDIAN_NAME);
-#endif
+    guardian_rename();
     /* Every signal whose default would end it quietly, except SIGKILL: paas reports a dead
      * guardian and starts another, but the guardian should not die of a stray signal. */
     static const int ignored[] = {SIGHUP, SIGINT, SIGQUIT, SIGPIPE, SIGTERM, SIGUSR1, SIGUSR2, SIGALRM,

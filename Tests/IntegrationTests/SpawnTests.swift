@@ -92,6 +92,9 @@ struct SpawnTests {
         #expect(eventually { guardians = Self.children(of: Int32(paas), comm: "paas-guardian"); return !guardians.isEmpty })
         let guardian = try #require(guardians.first)
         #expect(Self.statField(guardian, 5) == guardian && Self.statField(guardian, 6) == guardian, "the guardian has its own session")
+        // Its command line is its own: `pkill -f 'paas up'` does not take it along.
+        let words = FileManager.default.contents(atPath: "/proc/\(guardian)/cmdline").map { $0.split(separator: 0).map { String(decoding: $0, as: UTF8.self) } }
+        #expect(words == ["paas-guardian"])
         kill(-Int32(paas), SIGKILL) // what `kill -9 -PGID` and `timeout -s KILL` do
         #expect(eventually(timeout: 3) { ProcTable.pids(matching: marker).isEmpty }, "left behind: \(ProcTable.pids(matching: marker))")
         _ = run.waitForExit()

@@ -283,11 +283,34 @@ class Run:
         except subprocess.TimeoutExpired:
             log("  warning: pid %d did not die" % pid)
         self.reader.join(5)
+        remove_cgroup(pid)
         try:
             os.close(self.rfd)
         except OSError:
             pass
         self.stderr.close()
+
+
+def remove_cgroup(pid):
+    """paas makes a cgroup paas-PID where it may (as root); its guardian removes it when
+    paas dies, but kill() above SIGKILLs the guardian too: remove it here once empty."""
+    try:
+        with open("/proc/self/mountinfo") as f:
+            mounts = [l.split() for l in f]
+        mount = next(m[4] for m in mounts if "-" in m and m[m.index("-") + 1] == "cgroup2")
+        with open("/proc/self/cgroup") as f:
+            own = next(l.strip()[3:] for l in f if l.startswith("0::"))
+    except (OSError, StopIteration):
+        return
+    path = os.path.join(mount + own.rstrip("/"), "paas-%d" % pid)
+    for _ in range(200):
+        try:
+            os.rmdir(path)
+            return
+        except FileNotFoundError:
+            return
+        except OSError:
+            time.sleep(0.01)
 
 
 def tagged_processes(tag, table=None):

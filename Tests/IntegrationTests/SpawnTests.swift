@@ -92,6 +92,9 @@ struct SpawnTests {
         #expect(eventually { guardians = Self.children(of: Int32(paas), comm: "paas-guardian"); return !guardians.isEmpty })
         let guardian = try #require(guardians.first)
         #expect(Self.statField(guardian, 5) == guardian && Self.statField(guardian, 6) == guardian, "the guardian has its own session")
+        // Its command line is its own: `pkill -f 'paas up'` does not take it along.
+        let words = FileManager.default.contents(atPath: "/proc/\(guardian)/cmdline").map { $0.split(separator: 0).map { String(decoding: $0, as: UTF8.self) } }
+        #expect(words == ["paas-guardian"])
         kill(-Int32(paas), SIGKILL) // what `kill -9 -PGID` and `timeout -s KILL` do
         #expect(eventually(timeout: 3) { ProcTable.pids(matching: marker).isEmpty }, "left behind: \(ProcTable.pids(matching: marker))")
         _ = run.waitForExit()
@@ -174,7 +177,10 @@ struct SpawnTests {
         let leader = try #require(Self.startedPID(paas.stdout, "w.1"))
         let group = try #require(Self.cgroup(leader))
         #expect(group.hasSuffix("/paas-\(paas.pid)"), "the instance is in paas's cgroup: \(group)")
-        #expect(Self.cgroup(Int(paas.pid)) != group, "paas itself stays where it was")
+        #expect(Self.cgroup(Int(paas.pid)) == group, "paas lives there too, so its children are born inside")
+        var guardians: [Int] = []
+        #expect(eventually { guardians = Self.children(of: paas.pid, comm: "paas-guardian"); return !guardians.isEmpty })
+        #expect(Self.cgroup(try #require(guardians.first)) != group, "the guardian is outside the cgroup it kills")
         let daemon = try #require(ProcTable.pids(matching: marker).first { Self.statField(Int($0), 6) == Int($0) }, "the setsid daemon")
         #expect(Self.cgroup(Int(daemon)) == group)
         let dir = try #require(Self.cgroup2Mount) + group

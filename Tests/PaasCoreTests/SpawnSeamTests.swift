@@ -63,7 +63,7 @@ struct SpawnSeamTests {
         let victim = try Self.detachedSleep()
         defer { kill(victim, SIGKILL) }
         var fd: Int32 = -1
-        let guardian = paas_guardian_start(-1, nil, &fd)
+        let guardian = paas_guardian_start(-1, nil, -1, &fd)
         try #require(guardian > 0)
         // 70,000 ids that no process can have (above the kernel's largest pid, 2^22), then a real
         // group: the old table stopped at 65,536 without a word and would have dropped it.
@@ -85,7 +85,7 @@ struct SpawnSeamTests {
         }
         #expect(Self.processGroup(guardian.pid) == guardian.pid, "it leads its own group (its own session)")
         #expect(Self.processGroup(guardian.pid) != getpgrp())
-        // Named once its constructor runs (the exec'd test binary loads its libraries first).
+        // Named by the guardian itself, right after the fork.
         #expect(Self.waitFor { (try? String(contentsOfFile: "/proc/\(guardian.pid)/comm", encoding: .utf8)) == "paas-guardian\n" })
         let fds = try FileManager.default.contentsOfDirectory(atPath: "/proc/\(guardian.pid)/fd").sorted()
         #expect(fds == ["0", "1", "2"], "it keeps no descriptor of the test process: \(fds.map { ($0, (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(guardian.pid)/fd/\($0)")) ?? "") })")
@@ -126,6 +126,31 @@ struct SpawnSeamTests {
         guardian.abandonForTesting()
         #expect(Self.waitFor { !Self.isAlive(victim) })
         Self.reap(second)
+    }
+
+    @Test func aStoppedGuardianNeitherBlocksPaasNorLosesAGroup() throws {
+        let guardian = try #require(Guardian())
+        let victim = try Self.detachedSleep()
+        defer { kill(victim, SIGKILL) }
+        kill(guardian.pid, SIGSTOP) // it reads nothing: the pipe fills (64 KiB, 16,384 messages)
+        let start = Date()
+        guardian.watch(victim)
+        // 100,000 watch/forget pairs: 800 KB of messages, far more than the pipe holds.
+        for i: Int32 in 0..<100_000 {
+            guardian.watch(5_000_000 + i % 1000)
+            guardian.forget(5_000_000 + i % 1000)
+        }
+        #expect(Date().timeIntervalSince(start) < 10, "the writes did not block")
+        #expect(guardian.queuedBytes <= Guardian.queueLimit + 8, "the queue stays bounded: \(guardian.queuedBytes)")
+        kill(guardian.pid, SIGCONT)
+        #expect(Self.waitFor {
+            guardian.flush()
+            return guardian.queuedBytes == 0
+        })
+        let pid = guardian.pid
+        guardian.abandonForTesting() // as if paas died: the compacted queue still named the victim
+        #expect(Self.waitFor { !Self.isAlive(victim) })
+        Self.reap(pid)
     }
 
     @Test func theDescriptorSweepWithoutCloseRangeVisitsOnlyOpenDescriptors() throws {

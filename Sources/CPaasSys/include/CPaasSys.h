@@ -15,8 +15,6 @@
 /// re-check (the parent may already be gone), stdin from `stdin_fd`, stdout and stderr
 /// from `stdout_fd`/`stderr_fd`, every other descriptor closed on exec, every signal
 /// disposition reset to its default, an empty signal mask, `chdir(cwd)` and `execve`.
-/// When `cgroup_procs_fd` is not -1 (an open `cgroup.procs`), the child first moves itself
-/// into that cgroup (best effort).
 /// A failure of any of these is reported through a close-on-exec pipe.
 ///
 /// - Important: the parent-death signal fires when the *thread* that called this
@@ -25,7 +23,7 @@
 ///   step that failed ("execve", "chdir", "fork", ...). When the child started but its
 ///   exec failed, the child has already been reaped.
 pid_t paas_spawn(const char *path, char *const argv[], char *const envp[], const char *cwd,
-                 int stdin_fd, int stdout_fd, int stderr_fd, int cgroup_procs_fd,
+                 int stdin_fd, int stdout_fd, int stderr_fd,
                  int *out_errno, const char **out_step);
 
 /// Starts the guardian: a process in its own session (so a signal to paas's process group,
@@ -35,18 +33,20 @@ pid_t paas_spawn(const char *path, char *const argv[], char *const envp[], const
 /// was killed, even with SIGKILL), sends SIGKILL to every group it holds. It closes the gap
 /// that the parent-death signal leaves: grandchildren in a child's process group.
 ///
-/// It is `/proc/self/exe` exec'd with a marker argv that a C constructor recognises before
-/// Swift starts (a fresh, small process); where that exec fails (no /proc) it is a fork of
-/// paas, which then runs async-signal-safe code only. Its table grows without limit (mmap);
+/// It is a fork of paas without exec (smaller than an exec of the binary, which pays for the
+/// relocation of the whole binary), so it runs async-signal-safe code only; call this from
+/// the thread that spawns, before or after other threads exist. Its table grows without limit (mmap);
 /// when memory runs out it exits with `PAAS_GUARDIAN_STATUS_NO_MEMORY`. It keeps no
 /// descriptor of paas's but the pipe (stdin), and ignores every terminating signal but SIGKILL.
-/// When `cgroup_dir` is not NULL (paas's cgroup for its children) and `kill_fd` is its open
-/// `cgroup.kill`, the guardian keeps that descriptor and, when paas dies, writes `1` to it
-/// first (which also ends daemons that left every process group paas knows: a `setsid`
-/// child), then removes the emptied directory.
+/// When `cgroup_dir` is not NULL (the cgroup paas and its children live in) and `kill_fd` is
+/// its open `cgroup.kill`, the guardian keeps that descriptor and, when paas dies, writes `1`
+/// to it after killing its groups (which also ends daemons that left every process group
+/// paas knows: a `setsid` child), then removes the emptied directory. `escape_fd`, when not
+/// -1, is the `cgroup.procs` of the cgroup paas came from: the guardian moves itself there
+/// before exec, so that it is not in the cgroup it kills.
 /// - Returns: the guardian's pid and the write end of its pipe (non-blocking, close-on-exec)
 ///   in `*out_fd`, or -1 with errno.
-pid_t paas_guardian_start(int kill_fd, const char *cgroup_dir, int *out_fd);
+pid_t paas_guardian_start(int kill_fd, const char *cgroup_dir, int escape_fd, int *out_fd);
 /// The guardian message that empties its table (sent before a full re-registration).
 #define PAAS_GUARDIAN_RESET INT32_MIN
 /// The guardian's exit status when its table could not grow.

@@ -157,8 +157,8 @@ package enum PipeReader {
 ///
 /// Writes never block the loop: the pipe is non-blocking, and what it does not take waits in
 /// a queue that the loop flushes when the pipe is writable (the poller tells it, under
-/// `token`). The queue is bounded: past `queueLimit` bytes it is replaced by a reset and the
-/// current set, whose size is that of the live groups.
+/// `token`). The queue is bounded: past `queueLimit` bytes (or twice the set's size) it is
+/// replaced by a reset and the current set, whose size is that of the live groups.
 package final class Guardian {
     private var fd: Int32 = -1
     /// The running guardian's pid, or -1 when there is none (it died too often).
@@ -177,15 +177,17 @@ package final class Guardian {
     /// When recent guardians died (monotonic nanoseconds), to stop replacing one that keeps dying.
     private var deaths: [UInt64] = []
     package static let queueLimit = 1 << 18
+    /// Bytes waiting for the pipe.
+    package var queuedBytes: Int { pending.count }
 
     /// The cgroup of paas's children, which the guardian empties and removes if paas dies.
     package let controlGroup: ControlGroup?
 
     /// Starts the guardian; nil when it cannot start. `poller` and `token` let it wait for
     /// its pipe to become writable when the guardian reads slowly. With `controlGroup`, paas
-    /// makes a cgroup for its children where it can (``ControlGroup``) and every later spawn
-    /// goes into it.
-    /// - Important: call it before the first spawn, on the spawning thread.
+    /// makes a cgroup where it can (``ControlGroup``) and moves itself into it, so that every
+    /// later child is born there; the guardian stays outside.
+    /// - Important: call it before the first spawn.
     package init?(poller: Poller? = nil, token: UInt64 = 0, controlGroup: Bool = false) {
         self.poller = poller
         self.token = token
@@ -194,12 +196,12 @@ package final class Guardian {
             self.controlGroup?.remove()
             return nil
         }
-        if controlGroup { Spawner.controlGroup = self.controlGroup }
+        if let group = self.controlGroup, !group.enter() { group.remove() }
     }
 
     private func start() -> Bool {
         var writeEnd: Int32 = -1
-        let started = paas_guardian_start(controlGroup?.kill ?? -1, controlGroup?.path, &writeEnd)
+        let started = paas_guardian_start(controlGroup?.kill ?? -1, controlGroup?.path, controlGroup?.parentProcs ?? -1, &writeEnd)
         guard started > 0 else { return false }
         pid = started
         fd = writeEnd
@@ -252,19 +254,17 @@ package final class Guardian {
     /// longer matter, only the goodbye; a guardian that cannot take it now (stopped, or
     /// its pipe full) is killed instead, since it has nothing left to guard.
     package func release() {
-        guard fd >= 0 else { return }
-        pending = Array(pending.prefix((4 - written % 4) % 4)) + Self.message(0)
-        flush()
-        if !pending.isEmpty {
-            Signal.send(SIGKILL, pid)
-        } else {
-            Signal.send(SIGCONT, pid) // a stopped guardian could not read its goodbye
+        if fd >= 0 {
+            pending = Array(pending.prefix((4 - written % 4) % 4)) + Self.message(0)
+            flush()
+            if !pending.isEmpty {
+                Signal.send(SIGKILL, pid)
+            } else {
+                Signal.send(SIGCONT, pid) // a stopped guardian could not read its goodbye
+            }
+            closePipe()
         }
-        closePipe()
-        if let controlGroup {
-            if Spawner.controlGroup === controlGroup { Spawner.controlGroup = nil }
-            controlGroup.remove()
-        }
+        controlGroup?.remove()
     }
 
     /// Closes the pipe without a goodbye, which is what the guardian sees when paas is
@@ -275,8 +275,10 @@ package final class Guardian {
     }
 
     private func send(_ value: Int32) {
-        if pending.count >= Self.queueLimit {
+        guard fd >= 0 else { return } // no guardian now: a new one gets the whole set
+        if pending.count >= max(Self.queueLimit, 8 * groups.count) {
             // Keep the rest of a message already partly written, then start over from the set.
+            // Only once the queue is twice the set's size, so this costs O(1) per message.
             pending = Array(pending.prefix((4 - written % 4) % 4)) + Self.message(Int32.min) // PAAS_GUARDIAN_RESET
             for group in groups where group != abs(value) { pending += Self.message(group) }
         }

@@ -57,9 +57,6 @@ package struct SpawnError: Error, Sendable, CustomStringConvertible {
 package enum Spawner {
     /// Opened once; every child's stdin.
     nonisolated(unsafe) private static var devNull: Int32 = -1 // set once, on the spawning thread only
-    /// The cgroup every child moves into, if paas has one (set once, before the first spawn,
-    /// on the spawning thread: see ``Guardian``).
-    nonisolated(unsafe) package static var controlGroup: ControlGroup? = nil
 
     /// Starts `request` in a new process group with stdout and stderr on fresh pipes.
     /// The corresponding C function is `paas_spawn` (vfork + execve).
@@ -80,7 +77,7 @@ package enum Spawner {
         var step: UnsafePointer<CChar>? = nil
         let pid = withCStrings(request.arguments) { argv in
             withCStrings(request.environment) { envp in
-                paas_spawn(request.executable, argv, envp, request.directory, devNull, out[1], err[1], controlGroup?.procs ?? -1, &failure, &step)
+                paas_spawn(request.executable, argv, envp, request.directory, devNull, out[1], err[1], &failure, &step)
             }
         }
         close(out[1])
@@ -106,7 +103,7 @@ package enum Spawner {
         var step: UnsafePointer<CChar>? = nil
         let pid = withCStrings(request.arguments) { argv in
             withCStrings(request.environment) { envp in
-                paas_spawn(request.executable, argv, envp, request.directory, devNull, sink, sink, controlGroup?.procs ?? -1, &failure, &step)
+                paas_spawn(request.executable, argv, envp, request.directory, devNull, sink, sink, &failure, &step)
             }
         }
         if pid < 0 { throw SpawnError(step: Self.describe(step, request), code: failure) }

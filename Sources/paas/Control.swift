@@ -219,7 +219,8 @@ struct Logs: ParsableCommand {
                     return false
                 }
                 let bytes = json ? Array((object.serialized() + "\n").utf8) : replay.line(object) ?? []
-                if !FileDescriptorIO.writeAll(1, bytes) { outputClosed = true; return false }
+                // A non-blocking stdout (from a node parent) is waited for, not taken for a closed one.
+                if bytes.withUnsafeBytes({ OutputFile.writeAll(1, $0) }) != .written { outputClosed = true; return false }
                 return true
             }
         } catch {

@@ -438,6 +438,37 @@ struct ControlHardeningTests {
         #expect(first.waitForExit() == 0)
     }
 
+    /// The same with a really read-only root: a read-only bind mount in a private mount
+    /// namespace (needs root), where both `paas up` run.
+    @Test(.enabled(if: geteuid() == 0 && FileManager.default.isExecutableFile(atPath: "/usr/bin/unshare"), "needs root and unshare(1)"))
+    func twoUpsOfAReadOnlyRootWithDifferentRuntimeDirsExcludeEachOther() throws {
+        let source = try TempApp(procfile: "idle: exec sleep 1000\n")
+        defer { source.remove() }
+        let mountPoint = try TempApp(), tmp = try TempApp(), xdg1 = try TempApp(), xdg2 = try TempApp()
+        defer { mountPoint.remove(); tmp.remove(); xdg1.remove(); xdg2.remove() }
+        let paas = Binaries.paas
+        let script = """
+        set -e
+        mount --bind '\(source.path)' '\(mountPoint.path)'
+        mount -o remount,bind,ro '\(mountPoint.path)'
+        if touch '\(mountPoint.path)/probe' 2>/dev/null; then echo 'not read-only'; exit 1; fi
+        cd '\(mountPoint.path)'
+        TMPDIR='\(tmp.path)' XDG_RUNTIME_DIR='\(xdg1.path)' '\(paas)' up --no-color -t 2 > '\(tmp.path)/first.log' 2>&1 &
+        first=$!
+        for i in $(seq 1 500); do grep -q 'idle.1 started' '\(tmp.path)/first.log' && break; sleep 0.01; done
+        set +e
+        TMPDIR='\(tmp.path)' XDG_RUNTIME_DIR='\(xdg2.path)' timeout 10 '\(paas)' up --no-color > /dev/null 2> '\(tmp.path)/second.err'
+        echo "second=$? first=$first"
+        cat '\(tmp.path)/second.err'
+        TMPDIR='\(tmp.path)' XDG_RUNTIME_DIR='\(xdg1.path)' '\(paas)' ps > /dev/null; echo "ps=$?"
+        kill -TERM $first; wait $first; echo "firstexit=$?"
+        """
+        let r = try Running(["-m", "sh", "-c", script], executable: "/usr/bin/unshare")
+        #expect(r.waitForExit(timeout: 30) == 0, "\(r.stdout) \(r.stderr)")
+        #expect(r.stdout.contains("second=75") && r.stdout.contains("ps=0") && r.stdout.contains("firstexit=0"), "\(r.stdout) \(r.stderr)")
+        #expect(r.stdout.contains("already running"), "\(r.stdout)")
+    }
+
     /// The `${TMPDIR:-/tmp}/paas-UID` fallback is refused unless it is our own 0700 directory.
     @Test func aPlantedFallbackDirectoryIsRefused() throws {
         let app = try TempApp(procfile: "idle: exec sleep 1000\n", files: [".paas": "not a directory\n"])

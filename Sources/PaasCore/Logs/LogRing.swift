@@ -75,7 +75,7 @@ package struct LogRing {
                         let seconds = Int64(bitPattern: raw.loadUnaligned(fromByteOffset: i + 16, as: UInt64.self))
                         let start = i + Self.headerSize
                         result.append(Record(time: WallTime(seconds: seconds, nanoseconds: nanos), source: source, stream: stream, continuation: continuation, text: Array(raw[start..<start + length])))
-                        if result.count > count * 2 { result.removeFirst(result.count - count) }
+                        if result.count - count > count { result.removeFirst(result.count - count) } // never count * 2: it may overflow
                     }
                     i += Self.headerSize + length
                 }

@@ -229,12 +229,15 @@ class Run:
         return self.done_at is not None
 
     def wait_exit(self, timeout):
-        try:
-            self.proc.wait(timeout)
+        # A blocking wait in a thread: Popen.wait(timeout) polls with sleeps of up to 50 ms,
+        # which would blur an exit time measured in milliseconds.
+        def waiter():
+            self.proc.wait()
             self.exited_at = time.monotonic()
-            return True
-        except subprocess.TimeoutExpired:
-            return False
+        t = threading.Thread(target=waiter, daemon=True)
+        t.start()
+        t.join(timeout)
+        return not t.is_alive()
 
     def data(self):
         return b"".join(self.chunks)

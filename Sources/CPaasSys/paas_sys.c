@@ -291,7 +291,16 @@ static void guardian_loop(int fd, int kill_fd, const char *cgroup_dir) {
         for (; have - off >= 4; off += 4) {
             int32_t v;
             memcpy(&v, buf + off, sizeof v);
-            if (v == 0) _exit(0); /* goodbye: paas stopped everything itself */
+            if (v == 0) {
+                /* Goodbye: paas stopped everything itself. The cgroup is left to remove: paas is
+                 * still in it until it exits (moving it out first costs paas an RCU grace period,
+                 * several milliseconds, on its way out), so wait for that, bounded. */
+                if (cgroup_dir != NULL) {
+                    struct timespec tick = {0, 2 * 1000 * 1000};
+                    for (int i = 0; i < 5000 && rmdir(cgroup_dir) != 0 && errno == EBUSY; i++) nanosleep(&tick, NULL);
+                }
+                _exit(0);
+            }
             if (v == PAAS_GUARDIAN_RESET) {
                 if (set.cap > 0) memset(set.slots, 0, set.cap * sizeof *set.slots);
                 set.used = 0;

@@ -566,7 +566,7 @@ struct ControlHardeningTests {
         // Every silent client is closed: evicted to make room, or after the 10 s idle timeout.
         clients.writeStdin("\n")
         #expect(clients.waitForOutput("closed", timeout: 40))
-        #expect(clients.stdout.contains(" open 0"), "\(clients.stdout)")
+        #expect(clients.waitForOutput(" open 0", timeout: 5), "\(clients.stdout)")
         #expect(paas.process.isRunning)
         paas.signal(SIGTERM)
         #expect(paas.waitForExit() == 0)
@@ -590,7 +590,7 @@ struct ControlHardeningTests {
         #expect(paas.process.isRunning)
         clients.writeStdin("\n")
         #expect(clients.waitForOutput("closed", timeout: 40))
-        #expect(clients.stdout.contains(" open 0"), "\(clients.stdout)")
+        #expect(clients.waitForOutput(" open 0", timeout: 5), "\(clients.stdout)")
         paas.signal(SIGTERM)
         #expect(paas.waitForExit() == 0)
     }

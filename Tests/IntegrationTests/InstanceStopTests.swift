@@ -6,10 +6,7 @@ import Testing
 /// the breaker always re-arms, `after` and `scale` agree, and stray signals do not end paas.
 @Suite(.serialized)
 struct InstanceStopTests {
-    static func ps(_ app: TempApp) -> [[String: Any]] {
-        guard let r = try? runPaas(["ps", "--json"], in: app.path) else { return [] }
-        return (try? JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [[String: Any]]) ?? []
-    }
+    static func ps(_ app: TempApp) -> [[String: Any]] { psRows(app) }
 
     static func pid(_ app: TempApp, _ name: String) -> Int32? {
         (ps(app).first { $0["name"] as? String == name }?["pid"] as? Int).map(Int32.init)

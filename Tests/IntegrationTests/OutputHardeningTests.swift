@@ -84,8 +84,9 @@ import Testing
         let pid = try Self.paasPID(parent)
         #expect(eventually(timeout: 10) { Self.blockedInPipeWrite(pid) })
         kill(pid, SIGINT)
-        // yes dies of SIGTERM; the guardian goes last; then paas waits on stdout (60 s).
-        #expect(eventually(timeout: 10) { Self.children(pid).isEmpty })
+        // yes dies of SIGTERM; the guardian goes last (or, with a cgroup, waits for paas to
+        // exit and then removes it); then paas waits on stdout (60 s).
+        #expect(eventually(timeout: 10) { Self.children(pid).allSatisfy { (try? String(contentsOfFile: "/proc/\($0)/comm", encoding: .utf8)) == "paas-guardian\n" } })
         let started = Date()
         kill(pid, SIGINT)
         #expect(parent.waitForOutput("status 0", timeout: 10), "\(parent.stdout) \(parent.stderr)")

@@ -5,10 +5,7 @@ import Testing
 /// keeps its pid, a bad configuration changes nothing.
 @Suite(.serialized)
 struct ReloadTests {
-    static func ps(_ app: TempApp) -> [[String: Any]] {
-        guard let r = try? runPaas(["ps", "--json"], in: app.path) else { return [] }
-        return (try? JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [[String: Any]]) ?? []
-    }
+    static func ps(_ app: TempApp) -> [[String: Any]] { psRows(app) }
 
     /// name → (pid, port, generation) of every running instance.
     static func table(_ app: TempApp) -> [String: (pid: Int, port: Int, generation: Int)] {

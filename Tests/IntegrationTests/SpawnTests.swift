@@ -203,6 +203,7 @@ struct SpawnTests {
         #expect(group.hasSuffix("/paas-\(paas.pid)") && FileManager.default.fileExists(atPath: dir))
         paas.signal(SIGTERM)
         #expect(paas.waitForExit() == 0)
-        #expect(!FileManager.default.fileExists(atPath: dir))
+        // The guardian removes it once paas has left it by exiting.
+        #expect(eventually(timeout: 5) { !FileManager.default.fileExists(atPath: dir) })
     }
 }

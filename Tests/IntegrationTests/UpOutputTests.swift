@@ -79,7 +79,8 @@ struct UpOutputTests {
         var peakKiB = 0
         var paasPIDs: [Int32] = []
         let allWritten = eventually(timeout: 120) {
-            paasPIDs = ProcTable.pids(matching: "\(Binaries.paas) up")
+            // This pipeline's paas only: other tests run their own `paas up` meanwhile.
+            paasPIDs = ProcTable.children(of: pipeline.pid).filter { ProcTable.comm($0) == "paas" }
             for pid in paasPIDs { peakKiB = max(peakKiB, ProcTable.peakRSSKiB(pid) ?? 0) }
             return (1...16).allSatisfy { FileManager.default.fileExists(atPath: app.file("done.w.\($0)")) }
         }

@@ -81,6 +81,34 @@ package final class ControlGroup {
         }
     }
 
+    /// At a normal exit, once paas has stopped everything: SIGKILL to whatever is left in it
+    /// but paas (a daemon that left every group paas knows), without moving paas out, which
+    /// would cost it an RCU grace period on its way out. The guardian removes the directory
+    /// once paas has exited (`paas_guardian_start`).
+    package func killEscapees() {
+        guard !removed else { return }
+        removed = true
+        let me = getpid()
+        let fd = open(path + "/cgroup.procs", O_RDONLY | O_CLOEXEC)
+        if fd >= 0 {
+            var text: [UInt8] = []
+            var chunk = [UInt8](repeating: 0, count: 4096)
+            while true {
+                let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+                if n < 0 && errno == EINTR { continue }
+                if n <= 0 { break }
+                text += chunk[0..<n]
+            }
+            close(fd)
+            for word in text.split(separator: 10) {
+                if let pid = Int32(String(decoding: word, as: UTF8.self)), pid != me, pid > 1 { _ = Glibc.kill(pid, SIGKILL) }
+            }
+        }
+        close(procs)
+        close(kill)
+        close(parentProcs)
+    }
+
     /// The cgroup of `pid` in the v2 hierarchy (`0::PATH` in /proc/PID/cgroup).
     package static func cgroup(of pid: Int32) -> String? {
         guard let bytes = Processes.readWhole("/proc/\(pid)/cgroup") else { return nil }

@@ -192,16 +192,19 @@ package final class Guardian {
         self.poller = poller
         self.token = token
         self.controlGroup = controlGroup ? ControlGroup.create() : nil
-        guard start() else {
+        // The first guardian starts before paas enters the cgroup, so it needs no move out:
+        // each move between cgroups costs an RCU grace period (milliseconds).
+        guard start(escaping: false) else {
             self.controlGroup?.remove()
             return nil
         }
         if let group = self.controlGroup, !group.enter() { group.remove() }
     }
 
-    private func start() -> Bool {
+    /// Starts a guardian; `escaping`: paas is in the cgroup already, the guardian leaves it.
+    private func start(escaping: Bool = true) -> Bool {
         var writeEnd: Int32 = -1
-        let started = paas_guardian_start(controlGroup?.kill ?? -1, controlGroup?.path, controlGroup?.parentProcs ?? -1, &writeEnd)
+        let started = paas_guardian_start(controlGroup?.kill ?? -1, controlGroup?.path, escaping ? controlGroup?.parentProcs ?? -1 : -1, &writeEnd)
         guard started > 0 else { return false }
         pid = started
         fd = writeEnd
@@ -254,6 +257,7 @@ package final class Guardian {
     /// longer matter, only the goodbye; a guardian that cannot take it now (stopped, or
     /// its pipe full) is killed instead, since it has nothing left to guard.
     package func release() {
+        var saidGoodbye = false
         if fd >= 0 {
             pending = Array(pending.prefix((4 - written % 4) % 4)) + Self.message(0)
             flush()
@@ -261,10 +265,13 @@ package final class Guardian {
                 Signal.send(SIGKILL, pid)
             } else {
                 Signal.send(SIGCONT, pid) // a stopped guardian could not read its goodbye
+                saidGoodbye = true
             }
             closePipe()
         }
-        controlGroup?.remove()
+        // With its goodbye, the guardian removes the cgroup once paas has left it (by exiting);
+        // paas only ends what escaped into it. Without a guardian, paas removes it itself.
+        if saidGoodbye { controlGroup?.killEscapees() } else { controlGroup?.remove() }
     }
 
     /// Closes the pipe without a goodbye, which is what the guardian sees when paas is

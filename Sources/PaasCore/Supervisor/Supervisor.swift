@@ -739,6 +739,8 @@ package final class Supervisor {
             case .noChildren: break reaping
             case .reaped: continue
             case .none:
+                // The guardian of a cgroup waits for paas to exit, to remove the cgroup.
+                if guardian?.controlGroup != nil, let g = guardian?.pid, Processes.children(of: Processes.currentPID) == [g] { break reaping }
                 _ = outer.wait(timeoutMilliseconds: 20)
                 _ = signals.drain()
             }

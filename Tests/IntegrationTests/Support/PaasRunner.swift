@@ -161,7 +161,13 @@ final class Running: @unchecked Sendable { // mutable state lives in Mutexes; Pr
     func writeStdin(_ text: String) { stdinPipe.fileHandleForWriting.write(Data(text.utf8)) }
     func closeStdin() { try? stdinPipe.fileHandleForWriting.close() }
 
-    func signal(_ sig: Int32) { kill(process.processIdentifier, sig) }
+    /// Signals the process while it runs. Once it has exited and been reaped its pid may
+    /// belong to another test's process (a `defer { signal(SIGTERM) }` after the exit once
+    /// stopped another test's paas), so an ended process is never signalled.
+    func signal(_ sig: Int32) {
+        guard process.isRunning else { return }
+        kill(process.processIdentifier, sig)
+    }
 
     /// Waits until stdout contains `text`.
     @discardableResult
@@ -213,6 +219,19 @@ enum ProcTable {
         }
     }
 
+    /// The children of `pid` (/proc/PID/task/*/children).
+    static func children(of pid: Int32) -> [Int32] {
+        let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? []
+        return tasks.flatMap { task in
+            ((try? String(contentsOfFile: "/proc/\(pid)/task/\(task)/children", encoding: .utf8)) ?? "").split(separator: " ").compactMap { Int32($0) }
+        }
+    }
+
+    /// The command name of `pid` (/proc/PID/comm).
+    static func comm(_ pid: Int32) -> String? {
+        (try? String(contentsOfFile: "/proc/\(pid)/comm", encoding: .utf8))?.trimmingCharacters(in: .newlines)
+    }
+
     /// Peak resident memory of `pid` in KiB (VmHWM).
     static func peakRSSKiB(_ pid: Int32) -> Int? {
         guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return nil }
@@ -252,4 +271,10 @@ func logLines(_ stdout: String) -> [(name: String, text: String)] {
         guard let name = head.last else { return nil }
         return (String(name), String(line[bar.upperBound...]))
     }
+}
+
+/// The rows of `paas ps --json` for the app's running `paas up` ([] when it does not answer).
+func psRows(_ app: TempApp) -> [[String: Any]] {
+    guard let r = try? runPaas(["ps", "--json"], in: app.path) else { return [] }
+    return (try? JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [[String: Any]]) ?? []
 }

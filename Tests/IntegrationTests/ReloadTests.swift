@@ -192,11 +192,13 @@ struct ReloadTests {
         let app = try TempApp(procfile: "web: exec sleep 1000\nworker: trap 'echo got INT; exit 0' INT; trap 'echo got TERM; exit 0' TERM; echo up; while :; do sleep 0.1; done\n",
                               files: ["app.json": #"{"paas": {"processes": {"worker": {"stop_signal": "SIGINT", "stop_timeout": 3}}}}"#])
         defer { app.remove() }
-        let paas = try Running(["up", "--no-color"], in: app.path, watching: ["got INT"])
+        let paas = try Running(["up", "--no-color"], in: app.path, watching: ["got INT", "| up"])
         #expect(paas.waitForOutput("| up"))
         #expect(try runPaas(["restart", "worker"], in: app.path).status == 0)
         #expect(eventually { paas.count("got INT") == 1 })
         #expect(paas.stdout.contains("sending SIGINT to worker.1"))
+        // The new worker.1 has its traps before the shutdown's SIGINT reaches it.
+        #expect(eventually { paas.count("| up") == 2 })
         paas.signal(SIGTERM)
         #expect(paas.waitForExit() == 0)
         #expect(paas.count("got INT") == 2 && !paas.stdout.contains("got TERM"))

@@ -132,3 +132,39 @@ extension RestartSettings {
         allowExit || policy != .no
     }
 }
+
+/// What an instance's exit on its own means, decided from its type's settings, its breaker
+/// and its backoff: a pure function of values, so restart decisions are tested without
+/// processes (`ExitVerdictTests`); the loop carries the verdict out.
+package enum ExitVerdict: Sendable, Equatable {
+    /// It never became ready (a boot timeout, a startup check) and will not be restarted:
+    /// the run ends as a failed start, whatever the process's own status.
+    case failedStart
+    /// A one-shot task finished (or `on-failure` saw exit 0): the rest keep running.
+    case finished
+    /// foreman's rule: the whole formation stops, with this exit's status.
+    case endsTheRun
+    /// This exit opened the type's breaker (`probe`: the half-open probe failed).
+    case breakerOpened(probe: Bool)
+    /// The breaker is open: no restart until its cool-down.
+    case heldByBreaker
+    /// Start it again after `delay` nanoseconds.
+    case restart(after: UInt64)
+
+    /// Decides, updating `breaker` and `backoff`. `uptime`: how long it ran (0 for a failed
+    /// start); `isProbe`: it was the half-open breaker's probe; `random` in 0..<1 for jitter.
+    package static func decide(settings: RestartSettings, status: Termination, failedStart: Bool, uptime: UInt64, isProbe: Bool,
+                               breaker: inout CircuitBreaker, backoff: inout Backoff, now: UInt64, random: Double) -> ExitVerdict {
+        guard settings.restarts(after: status) || (failedStart && settings.policy != .no) else {
+            if failedStart { return .failedStart }
+            return settings.exitIsAllowed(status) ? .finished : .endsTheRun
+        }
+        // A half-open breaker's probe that exits, however late, or fails its checks has
+        // failed: the breaker opens again (else nothing would ever re-arm it).
+        let probe = isProbe && breaker.state == .halfOpen
+        let opened = probe ? breaker.probeFailed(at: now) : breaker.recordExit(uptime: failedStart ? 0 : uptime, at: now)
+        if opened { return .breakerOpened(probe: probe) }
+        if case .open = breaker.state { return .heldByBreaker }
+        return .restart(after: backoff.delay(afterUptime: failedStart ? 0 : uptime, random: random))
+    }
+}

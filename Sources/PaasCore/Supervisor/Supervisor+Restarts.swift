@@ -15,39 +15,39 @@ extension Supervisor {
     /// the formation, as its type's settings say; count unstable exits for the breaker.
     func exitedOnItsOwn(_ index: Int, _ status: Termination, now: UInt64, failedStart: Bool = false) {
         let id = members[index].identity
-        let settings = plan.app.restartSettings(id.type)
         guard runState.phase == .running else { return }
+        let settings = plan.app.restartSettings(id.type)
         let isProbe = probes[id.type]?.member == index
-        guard settings.restarts(after: status) || (failedStart && settings.policy != .no) else {
-            if failedStart {
-                // Never ready (a boot timeout, a startup check): a failure whatever the
-                // process's own status was, so systemd's Restart=on-failure sees one.
-                perform(runState.startFailed(now: now), reason: .startFailed(id.name))
-            } else if settings.exitIsAllowed(status) {
-                event("\(id.name) finished; the rest keep running")
-                // Nothing left to supervise (only finished one-shot tasks): end the run.
-                let left = current.values.contains { !members[$0].state.isFinished || members[$0].state.intent == .hold }
-                if !left && pendingRestarts.isEmpty && waitingTypes.isEmpty && breakers.values.allSatisfy({ $0.state == .closed }) {
-                    perform(runState.everythingFinished(now: now), reason: .allFinished)
-                }
-            } else {
-                perform(runState.instanceExited(status, now: now), reason: .exited(id.name, status))
+        var breaker = breakers[id.type] ?? CircuitBreaker(settings: settings)
+        var backoff = backoffs[id.name] ?? Backoff(settings: settings)
+        let verdict = ExitVerdict.decide(settings: settings, status: status, failedStart: failedStart, uptime: now - members[index].startedAt,
+                                         isProbe: isProbe, breaker: &breaker, backoff: &backoff, now: now, random: Double.random(in: 0..<1))
+        switch verdict {
+        case .failedStart:
+            perform(runState.startFailed(now: now), reason: .startFailed(id.name))
+            return
+        case .finished:
+            event("\(id.name) finished; the rest keep running")
+            // Nothing left to supervise (only finished one-shot tasks): end the run.
+            let left = current.values.contains { !members[$0].state.isFinished || members[$0].state.intent == .hold }
+            if !left && pendingRestarts.isEmpty && waitingTypes.isEmpty && breakers.values.allSatisfy({ $0.state == .closed }) {
+                perform(runState.everythingFinished(now: now), reason: .allFinished)
             }
             return
+        case .endsTheRun:
+            perform(runState.instanceExited(status, now: now), reason: .exited(id.name, status))
+            return
+        case .breakerOpened, .heldByBreaker, .restart:
+            break
         }
-        // A failed start counts as unstable however long the check took to give up.
-        let uptime = failedStart ? 0 : now - members[index].startedAt
-        var breaker = breakers[id.type] ?? CircuitBreaker(settings: settings)
-        let wasProbe = breaker.state == .halfOpen
-        // A half-open breaker's probe that exits, however late, or fails its checks has
-        // failed: the breaker opens again (else nothing would ever re-arm it).
-        let opened = isProbe && wasProbe ? breaker.probeFailed(at: now) : breaker.recordExit(uptime: uptime, at: now)
         breakers[id.type] = breaker
-        if case .open(let until) = breaker.state, opened { timers.schedule(.breaker(id.type), at: until) }
+        backoffs[id.name] = backoff
         if isProbe { probes[id.type] = nil }
-        if opened {
+        switch verdict {
+        case .breakerOpened(let probe):
+            if case .open(let until) = breaker.state { timers.schedule(.breaker(id.type), at: until) }
             for (name, pending) in pendingRestarts where pending.type == id.type { pendingRestarts[name] = nil }
-            let why = wasProbe
+            let why = probe
                 ? "the probe \(id.name) \(failedStart ? "failed its checks" : "exited") before it proved stable and ready"
                 : "\(settings.breakerFailures) exits within \(Self.seconds(settings.minimumUptime)) of starting, in \(Self.seconds(settings.breakerWindow))"
             event("\(id.type) crashed: circuit breaker open (\(why)); no restarts for \(Self.seconds(breaker.currentCooldown)), or `paas restart \(id.type)` now")
@@ -55,16 +55,14 @@ extension Supervisor {
             if !active.isEmpty && active.allSatisfy({ if case .open = breakers[$0.name]?.state { true } else { false } }) {
                 perform(runState.allBreakersOpen(now: now), reason: .crashLoop)
             }
-            return
+        case .restart(let delay):
+            guard let number = id.number else { return }
+            pendingRestarts[id.name] = PendingRestart(at: now + delay, type: id.type, number: number, restarts: members[index].restarts + 1)
+            timers.schedule(.restart(id.name), at: now + delay)
+            event("\(id.name) restarting in \(Self.seconds(delay))")
+        default:
+            break
         }
-        if case .open = breaker.state { return }
-        guard let number = id.number else { return }
-        var backoff = backoffs[id.name] ?? Backoff(settings: settings)
-        let delay = backoff.delay(afterUptime: uptime, random: Double.random(in: 0..<1))
-        backoffs[id.name] = backoff
-        pendingRestarts[id.name] = PendingRestart(at: now + delay, type: id.type, number: number, restarts: members[index].restarts + 1)
-        timers.schedule(.restart(id.name), at: now + delay)
-        event("\(id.name) restarting in \(Self.seconds(delay))")
     }
 
     /// Fires what is due, from the one timer queue: group kills at any time; restarts after

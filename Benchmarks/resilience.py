@@ -33,7 +33,7 @@ def main():
         f.write("crasher: %s >> starts; %s >> exits; exit 1\n" % (stamp, stamp))
     with open(os.path.join(app, "app.json"), "w") as f:
         f.write('{"paas": {"processes": {"crasher": {"restart": "always", "min_uptime": 0, '
-                '"backoff": {"initial": 0.1, "max": 0.1, "jitter": 0}, "breaker": {"failures": 1000000}}}}}')
+                '"backoff": {"initial": 0.1, "max": 0.1, "jitter": 0}, "breaker": {"failures": 100000}}}}}')
     p = subprocess.Popen([paas, "up", "--no-color"], cwd=app, stdout=subprocess.DEVNULL, start_new_session=True)
     deadline = time.time() + 60
     while time.time() < deadline:

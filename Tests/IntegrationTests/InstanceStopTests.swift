@@ -285,3 +285,28 @@ struct RegistryTests {
         #expect(paas.waitForExit() == 0)
     }
 }
+
+/// Issue 8's small fault: once a failed start has switched the run to stopping, a loop that
+/// was starting instances (here `scale`) starts no more of them.
+@Suite(.serialized)
+struct FailedStartStopsTheLoopTests {
+    @Test func aScaleWhoseFirstSpawnFailsStartsNoMore() throws {
+        // A root too long for sun_path: the control socket lives under XDG_RUNTIME_DIR, so it
+        // still answers once the root itself is gone (and every spawn's chdir fails).
+        let runtime = try TempApp()
+        defer { runtime.remove() }
+        let holder = try TempApp()
+        defer { holder.remove() }
+        let root = holder.file(String(repeating: "r", count: 120))
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        try Data("worker: exec sleep 1000\n".utf8).write(to: URL(fileURLWithPath: root + "/Procfile"))
+        let env = ["XDG_RUNTIME_DIR": runtime.path]
+        let paas = try Running(["up", "--no-color", "-d", root, "-t", "2"], environment: env)
+        #expect(paas.waitForOutput("worker.1 started"))
+        try FileManager.default.removeItem(atPath: root)
+        _ = try runPaas(["scale", "worker=6", "-d", root], environment: env)
+        #expect(paas.waitForExit() == 71)
+        // The first failure stopped the run: the other four were never tried.
+        #expect(paas.stdout.components(separatedBy: "could not start worker.").count - 1 == 1, "\(paas.stdout)")
+    }
+}

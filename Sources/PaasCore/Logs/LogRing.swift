@@ -26,6 +26,17 @@ package struct LogRing {
     /// The number of the current generation; the previous one has this minus one.
     private var generation: UInt64 = 1
     /// Three words: length and source; stream, continuation and nanoseconds; seconds.
+    /// The header of the record at `i`: text length and source in the first word; stream,
+    /// continuation and nanoseconds in the second; seconds in the third.
+    private static func header(_ raw: UnsafeRawBufferPointer, at i: Int) -> (length: Int, source: Int32, stream: LogStream, continuation: Bool, time: WallTime) {
+        let w0 = raw.loadUnaligned(fromByteOffset: i, as: UInt64.self)
+        let w1 = raw.loadUnaligned(fromByteOffset: i + 8, as: UInt64.self)
+        let seconds = Int64(bitPattern: raw.loadUnaligned(fromByteOffset: i + 16, as: UInt64.self))
+        return (Int(UInt32(truncatingIfNeeded: w0)), Int32(bitPattern: UInt32(truncatingIfNeeded: w0 >> 32)),
+                stream(UInt8(truncatingIfNeeded: w1)), UInt8(truncatingIfNeeded: w1 >> 8) == 1,
+                WallTime(seconds: seconds, nanoseconds: Int32(bitPattern: UInt32(truncatingIfNeeded: w1 >> 32))))
+    }
+
     private static let headerSize = 24
 
     package init(capacity: Int = LogRing.defaultCapacity) {
@@ -64,17 +75,12 @@ package struct LogRing {
             generation.withUnsafeBytes { raw in
                 var i = 0
                 while i + Self.headerSize <= raw.count {
-                    let w0 = raw.loadUnaligned(fromByteOffset: i, as: UInt64.self)
-                    let w1 = raw.loadUnaligned(fromByteOffset: i + 8, as: UInt64.self)
-                    let length = Int(UInt32(truncatingIfNeeded: w0))
-                    let source = Int32(bitPattern: UInt32(truncatingIfNeeded: w0 >> 32))
+                    let h = Self.header(raw, at: i)
+                    let length = h.length
+                    let source = h.source
                     if include(source) {
-                        let stream = Self.stream(UInt8(truncatingIfNeeded: w1))
-                        let continuation = UInt8(truncatingIfNeeded: w1 >> 8) == 1
-                        let nanos = Int32(bitPattern: UInt32(truncatingIfNeeded: w1 >> 32))
-                        let seconds = Int64(bitPattern: raw.loadUnaligned(fromByteOffset: i + 16, as: UInt64.self))
                         let start = i + Self.headerSize
-                        result.append(Record(time: WallTime(seconds: seconds, nanoseconds: nanos), source: source, stream: stream, continuation: continuation, text: Array(raw[start..<start + length])))
+                        result.append(Record(time: h.time, source: source, stream: h.stream, continuation: h.continuation, text: Array(raw[start..<start + length])))
                         if result.count - count > count { result.removeFirst(result.count - count) } // never count * 2: it may overflow
                     }
                     i += Self.headerSize + length
@@ -160,17 +166,11 @@ package struct LogRing {
             if spent >= budget { return .more }
             let length = buffer.withUnsafeBytes { raw -> Int in
                 let i = cursor.offset
-                let w0 = raw.loadUnaligned(fromByteOffset: i, as: UInt64.self)
-                let w1 = raw.loadUnaligned(fromByteOffset: i + 8, as: UInt64.self)
-                let length = Int(UInt32(truncatingIfNeeded: w0))
-                let source = Int32(bitPattern: UInt32(truncatingIfNeeded: w0 >> 32))
-                if include(source) {
-                    let stream = Self.stream(UInt8(truncatingIfNeeded: w1))
-                    let continuation = UInt8(truncatingIfNeeded: w1 >> 8) == 1
-                    let nanos = Int32(bitPattern: UInt32(truncatingIfNeeded: w1 >> 32))
-                    let seconds = Int64(bitPattern: raw.loadUnaligned(fromByteOffset: i + 16, as: UInt64.self))
+                let h = Self.header(raw, at: i)
+                let length = h.length
+                if include(h.source) {
                     let start = i + Self.headerSize
-                    body(source, stream, continuation, WallTime(seconds: seconds, nanoseconds: nanos), UnsafeRawBufferPointer(rebasing: raw[start..<start + length]))
+                    body(h.source, h.stream, h.continuation, h.time, UnsafeRawBufferPointer(rebasing: raw[start..<start + length]))
                     spent += Self.headerSize + length
                 }
                 return length

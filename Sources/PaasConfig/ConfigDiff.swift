@@ -2,8 +2,9 @@
 /// formation runs and the one just read. A pure value; the supervisor carries it out.
 ///
 /// Port slots: an existing type keeps its slot (`PORT = base + 100*slot + n-1`) whatever its
-/// new place in the Procfile; a new type takes the lowest slot no remaining type holds. So a
-/// type inserted before others never moves their ports.
+/// new place in the Procfile; a new type takes the lowest slot no type of the old or the new
+/// configuration holds. So a type inserted before others never moves their ports, and a new
+/// type (a renamed one) never binds the ports of a removed type that may still be stopping.
 package struct ConfigDiff: Sendable, Equatable {
     /// Why a type's instances must be replaced.
     package enum Reason: String, Sendable, Equatable, CaseIterable {
@@ -52,7 +53,7 @@ package struct ConfigDiff: Sendable, Equatable {
         let environmentChanged = !sameVariables(old.env, new.env) || old.formation.basePort != new.formation.basePort
         var formation = new.formation
         // Slots: kept for existing types, the lowest free one for new types.
-        var taken = Set(formation.types.compactMap { oldTypes[$0.name]?.index })
+        var taken = Set(old.formation.types.map(\.index))
         for i in formation.types.indices {
             if let previous = oldTypes[formation.types[i].name] {
                 formation.types[i].index = previous.index

@@ -70,12 +70,17 @@ import Testing
         #expect(Self.change(diff, "old") == .removed)
         #expect(Self.change(diff, "web") == .unchanged && Self.change(diff, "worker") == .unchanged)
         let slots = Dictionary(uniqueKeysWithValues: diff.formation.types.map { ($0.name, $0.index) })
-        #expect(slots == ["web": 0, "worker": 2, "first": 1], "new types take the lowest free slot")
+        // A new type never takes the slot of a removed one (its processes may still be stopping).
+        #expect(slots == ["web": 0, "worker": 2, "first": 3], "new types take the lowest slot no old or new type holds")
         #expect(diff.formation.types.first { $0.name == "worker" }?.port(1, base: 5000) == 5200)
-        // A second new type takes the next free slot after the kept ones.
         let c = try Self.config([("first", "f"), ("worker", "work"), ("web", "serve"), ("second", "s")])
         let slots2 = Dictionary(uniqueKeysWithValues: ConfigDiff.between(a, c).formation.types.map { ($0.name, $0.index) })
-        #expect(slots2["second"] == 3)
+        #expect(slots2["first"] == 3 && slots2["second"] == 4)
+        // Once the removed type is gone from the running configuration, its slot is free again.
+        let d = try Self.config([("web", "serve"), ("worker", "work"), ("third", "t")])
+        var running = a
+        running.formation = ConfigDiff.between(a, try Self.config([("web", "serve"), ("worker", "work")])).formation
+        #expect(ConfigDiff.between(running, d).formation.types.first { $0.name == "third" }?.index == 1)
     }
 
     @Test func aChangedReleaseRunsFirst() throws {

@@ -37,6 +37,7 @@ package enum Signal {
     package static let kill = SIGKILL
     package static let child = SIGCHLD
     package static let resume = SIGCONT
+    package static let quit = SIGQUIT
 
     /// The number of a graceful stop signal.
     package static func number(_ signal: StopSignal) -> Int32 {

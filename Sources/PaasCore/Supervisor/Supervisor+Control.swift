@@ -131,6 +131,7 @@ extension Supervisor {
             guard old != new else { continue }
             desired[type.name] = new
             event("scaling \(type.name) from \(old) to \(new)")
+            abandonReplacement(of: type.name, by: "paas scale")
             changes.append((type.name, .int(new)))
             // A type held back by `after` starts with its new count once what it waits for is ready.
             if waitingTypes.contains(where: { $0.name == type.name }) { continue }
@@ -188,7 +189,8 @@ extension Supervisor {
         // Instances above the wanted count are on their way out (a scale-down): a restart
         // does not bring them back.
         let indices = indices.filter { (members[$0].identity.number ?? 0) <= desired[members[$0].identity.type] ?? 0 }
-        closeBreakers(for: indices)
+        let reopened = closeBreakers(for: indices)
+        abandonReplacements(of: indices, by: "paas restart")
         var names: [JSON] = []
         for index in indices {
             let name = members[index].identity.name
@@ -203,11 +205,14 @@ extension Supervisor {
                 stopInstance(index)
             }
         }
+        // A type whose breaker was open had every instance down: they all resume.
+        for typeName in reopened { if let type = plan.app.formation.types.first(where: { $0.name == typeName }) { startMissing(type) } }
         return [("restarted", .array(names))]
     }
 
     /// Stops instances and keeps them down until restarted; the rest keep running.
     func stop(_ indices: [Int]) -> [(String, JSON)] {
+        abandonReplacements(of: indices, by: "paas stop")
         var names: [JSON] = []
         for index in indices {
             let name = members[index].identity.name

@@ -196,12 +196,13 @@ extension Supervisor {
                 startRun(index, i, now: now)
             case .failedStart(let i, let count, let detail):
                 event("\(name) failed to start: \(h.checks[i].name) failed \(count) times (\(detail))")
-                // A reload's new instance keeps its role: its exit stops the replacement.
-                if !members[index].replacing { members[index].state.intent = .failed }
+                // A start-first candidate keeps its role: its exit stops the replacement and the
+                // old instance runs on. Anything else failed to start.
+                if candidates[index] == nil { members[index].state.intent = .failed }
                 stopInstance(index)
             case .restart(_, let count, let detail):
                 event("\(name) failed its liveness check \(count) times (\(detail)); restarting it")
-                if !members[index].replacing { members[index].state.intent = .restart }
+                if candidates[index] == nil { members[index].state.intent = .restart }
                 stopInstance(index)
             case .unready(let i, let detail):
                 event("\(name) unready: \(h.checks[i].name) failed (\(detail))")

@@ -65,6 +65,7 @@ extension Supervisor {
         pendingReload = nil
         guard status == .exited(0) else {
             event("reload refused: the release phase failed (\(status)); nothing changed")
+            retryQueuedReload()
             return
         }
         guard runState.phase == .running else { return }
@@ -204,11 +205,38 @@ extension Supervisor {
             case .finished:
                 replacements[typeName] = nil
                 event("\(typeName): every instance runs generation \(generation)")
+                retryQueuedReload()
             case .abandoned(let n):
                 replacements[typeName] = nil
-                event("\(typeName): reload stopped: \(typeName).\(n) of generation \(generation) exited before it was ready; the instances not replaced keep their generation")
+                let stopFirst = stopsFirst(typeName)
+                event("\(typeName): reload stopped: \(typeName).\(n) of generation \(generation) failed before it was ready; "
+                      + (stopFirst ? "it had no old instance beside it, so its restart policy decides (as for any failed start); " : "the old \(typeName).\(n) runs on; ")
+                      + "the instances not replaced keep their generation")
+                retryQueuedReload()
             }
         }
+    }
+
+    /// `paas stop`, `restart` or `scale` took a hand on instances a replacement covers: it is
+    /// given up (the hand wins). New instances not yet ready are stopped; an old one already
+    /// stopping for a stop-first replacement was given its new intent by that command.
+    func abandonReplacements(of indices: [Int], by action: String) {
+        for type in Set(indices.compactMap { members.member($0)?.identity.type }).sorted() { abandonReplacement(of: type, by: action) }
+    }
+
+    func abandonReplacement(of typeName: String, by action: String) {
+        guard let r = replacements.removeValue(forKey: typeName) else { return }
+        event("\(typeName): \(action) took over; the reload stops replacing it (\(r.remaining) left at their generation)")
+        for (serial, c) in candidates where c.type == typeName {
+            candidates[serial] = nil
+            members[serial].replacing = false
+            members[serial].state.intent = .remove
+            stopInstance(serial)
+        }
+        for index in current.values where members[index].identity.type == typeName && members[index].replacing {
+            members[index].replacing = false
+        }
+        retryQueuedReload()
     }
 
     /// The old instance n of a stop-first replacement is gone.
@@ -252,4 +280,12 @@ extension Supervisor {
     }
 
     private func plural(_ n: Int, _ word: String) -> String { "\(n) \(word)\(n == 1 ? "" : "s")" }
+
+    /// A SIGHUP that came while a reload was under way runs once that reload is done (a
+    /// signal cannot be told to try again, as `paas reload` is with 75).
+    func retryQueuedReload() {
+        guard reloadQueued, replacements.isEmpty, pendingReload == nil, runState.phase == .running else { return }
+        reloadQueued = false
+        _ = reload(by: "SIGHUP, queued")
+    }
 }

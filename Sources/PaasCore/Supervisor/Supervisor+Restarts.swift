@@ -150,15 +150,21 @@ extension Supervisor {
     }
 
     /// `paas restart TYPE` closes that type's breaker by hand.
-    func closeBreakers(for indices: [Int]) {
-        for type in Set(indices.map { members[$0].identity.type }) {
+    /// Returns the types whose breaker it closed: their other instances are down and must
+    /// start again too (``startMissing(_:)``), not only the one named.
+    @discardableResult
+    func closeBreakers(for indices: [Int]) -> [String] {
+        var closed: [String] = []
+        for type in Set(indices.map { members[$0].identity.type }).sorted() {
             guard var b = breakers[type], b.state != .closed else { continue }
             b.close()
             breakers[type] = b
             probes[type] = nil
+            closed.append(type)
             event("\(type) circuit breaker closed by paas restart")
         }
         for index in indices { pendingRestarts[members[index].identity.name] = nil }
+        return closed
     }
 
     /// `scale TYPE=N` (up) or `stop` of a half-open breaker's probe: a hand on the type,

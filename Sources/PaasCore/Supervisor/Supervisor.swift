@@ -83,6 +83,8 @@ package final class Supervisor {
     /// The new instances of start-first replacements, not ready yet, by serial (they take
     /// their name once ready).
     var candidates: [Int: (type: String, number: Int)] = [:]
+    /// A SIGHUP arrived while a reload was under way: reload again once it is done.
+    var reloadQueued = false
     /// A reload waiting for its release phase.
     var pendingReload: (plan: RunPlan, diff: ConfigDiff)?
     /// The processes paas knows about, by serial (a restarted instance is a new member; a
@@ -162,7 +164,7 @@ package final class Supervisor {
         guardian = Guardian(poller: poller, token: Token.guardian, controlGroup: true)
         SignalSource.ignoreBrokenPipe()
         SignalSource.ignore(Signal.ignoredByPaas)
-        signals = SignalSource([Signal.interrupt, Signal.terminate, Signal.hangup, Signal.child, Signal.user1, Signal.user2])
+        signals = SignalSource([Signal.interrupt, Signal.terminate, Signal.quit, Signal.hangup, Signal.child, Signal.user1, Signal.user2])
         Processes.becomeSubreaper()
         writer = OutputWriter(fd: 1)
         var width = LogSource.system.name.count
@@ -354,7 +356,12 @@ package final class Supervisor {
             } else if signal == Signal.hangup {
                 // SIGHUP reloads, as nginx and gunicorn do. A terminal hangup still stops
                 // everything: writes to a hung-up terminal fail (EIO), the "output closed" path.
-                _ = reload(by: "SIGHUP")
+                if runState.phase == .running && (!replacements.isEmpty || pendingReload != nil) {
+                    reloadQueued = true
+                    event("received SIGHUP during a reload; reloading again once it is done")
+                } else {
+                    _ = reload(by: "SIGHUP")
+                }
             } else if signal == Signal.user1 || signal == Signal.user2 {
                 forward(signal)
             } else {
@@ -425,10 +432,13 @@ package final class Supervisor {
                 }
                 continue
             }
+            var neverReady = false
             if members[index].replacing {
                 replacementFailed(index)
                 // A start-first candidate never took its name: the old instance runs on.
                 if candidates.removeValue(forKey: index) != nil { continue }
+                // Stop-first: nothing old beside it; it failed to start like any instance.
+                neverReady = true
             }
             switch decision {
             case .startAgain:
@@ -448,7 +458,7 @@ package final class Supervisor {
                 // Stop-first: the new generation starts once the old group is gone.
                 if let n = members[index].identity.number { replacementOldGone(members[index].identity.type, n) }
             case .onItsOwn:
-                exitedOnItsOwn(index, status, now: now)
+                exitedOnItsOwn(index, status, now: now, failedStart: neverReady)
             case .failedStart:
                 exitedOnItsOwn(index, status, now: now, failedStart: true)
             }

@@ -300,6 +300,27 @@ struct ReloadHostileTests {
         #expect(paas.waitForExit() == 0)
     }
 
+    /// An old generation is stopped the way it started: a reload that changes `stop_signal`
+    /// sends the old signal to the old instance, the new one to the new.
+    @Test func anOldGenerationKeepsItsStopSignal() throws {
+        func procfile(_ v: String) -> String {
+            "w: trap 'echo \(v) got INT; exit 0' INT; trap 'echo \(v) got USR1; exit 0' USR1; echo \(v) up; while :; do sleep 0.1; done\n"
+        }
+        func settings(_ sig: String) -> String { #"{"paas": {"processes": {"w": {"min_uptime": 0.2, "stop_signal": "\#(sig)"}}}}"# }
+        let app = try TempApp(procfile: procfile("v1"), files: ["app.json": settings("SIGINT")])
+        defer { app.remove() }
+        let paas = try Running(["up", "--no-color", "-t", "3"], in: app.path)
+        #expect(paas.waitForOutput("v1 up"))
+        try app.write("Procfile", procfile("v2"))
+        try app.write("app.json", settings("SIGUSR1"))
+        #expect(try runPaas(["reload"], in: app.path).status == 0)
+        #expect(paas.waitForOutput("v1 got INT"))
+        #expect(paas.waitForOutput("w: every instance runs generation 2"))
+        paas.signal(SIGTERM)
+        #expect(paas.waitForExit() == 0)
+        #expect(paas.stdout.contains("v2 got USR1") && !paas.stdout.contains("v1 got USR1"), "\(paas.stdout)")
+    }
+
     /// SIGQUIT stops gracefully instead of killing paas with a core-dump signal.
     @Test func sigquitStopsGracefully() throws {
         let app = try TempApp(procfile: "w: echo up; exec sleep 1000\n")

@@ -16,7 +16,7 @@ extension Supervisor {
             return .failure(ControlError(message, exitStatus: status))
         }
         guard runState.phase == .running else {
-            return refuse("the formation is \(runState.isStopping ? "stopping" : "in its release phase"); try again when it runs", Self.reloadBusy)
+            return refuse(runState.isStopping ? "paas up is stopping" : "the formation is in its release phase; try again when it runs", Self.reloadBusy)
         }
         guard let reloader else { return refuse("this paas up cannot reload", Self.reloadBusy) }
         if pendingReload != nil { return refuse("a reload is waiting for its release phase; try again when it has finished", Self.reloadBusy) }

@@ -52,6 +52,10 @@ package final class Supervisor {
         /// The new generation of a replacement under way, not ready yet: its exit stops the
         /// replacement (the old generation keeps what it has).
         var replacing = false
+        /// How it is stopped, from the settings it started with: a reload that changes
+        /// `stop_signal` or `stop_timeout` does not change what an old generation understands.
+        var stopSignal = Signal.terminate
+        var stopTimeout: UInt64 = 0
     }
 
     struct Stream {
@@ -281,6 +285,8 @@ package final class Supervisor {
         guard member.isRelease || runState.phase == .running else { return nil }
         var member = member
         let id = member.identity
+        member.stopSignal = Signal.number(plan.app.restartSettings(id.type).stopSignal)
+        member.stopTimeout = stopTimeout(id.type)
         if let old = current[id.name], let previous = members.member(old) {
             if case .exited(let t) = previous.state.phase { member.previousExit = t } else { member.previousExit = previous.previousExit }
         }
@@ -419,10 +425,9 @@ package final class Supervisor {
             } else if runState.phase == .running && !groupStops.contains(pid) {
                 // The group goes with its leader, by the same deadline as any stop, before
                 // the name starts again.
-                let type = members[index].identity.type
-                let sig = Signal.number(plan.app.restartSettings(type).stopSignal)
-                event("\(name): processes of its group outlived it; sending \(Signal.name(sig)) (SIGKILL in \(Self.seconds(stopTimeout(type))))")
-                stopGroup(pid, name: name, signal: sig, timeout: stopTimeout(type), now: now)
+                let m = members[index]
+                event("\(name): processes of its group outlived it; sending \(Signal.name(m.stopSignal)) (SIGKILL in \(Self.seconds(m.stopTimeout)))")
+                stopGroup(pid, name: name, signal: m.stopSignal, timeout: m.stopTimeout, now: now)
             }
             if members[index].isRelease {
                 if pendingReload != nil {
@@ -500,7 +505,7 @@ package final class Supervisor {
         for group in groupStops.due(now: now) {
             let type = group.name.split(separator: ".").first.map(String.init) ?? group.name
             if let index = memberByPID[group.pgid] {
-                event("\(group.name) did not stop within \(Self.seconds(stopTimeout(type)))")
+                event("\(group.name) did not stop within \(Self.seconds(members[index].stopTimeout))")
                 signal(members[index].state.kill(), index)
             } else {
                 event("what is left of \(group.name)'s process group did not stop within \(Self.seconds(stopTimeout(type))); sending SIGKILL (group \(group.pgid))")
@@ -625,7 +630,7 @@ package final class Supervisor {
 
     /// A graceful stop of one instance: its type's stop signal, SIGKILL at its stop timeout.
     func stopInstance(_ index: Int) {
-        signal(members[index].state.stop(signal: Signal.number(plan.app.restartSettings(members[index].identity.type).stopSignal)), index)
+        signal(members[index].state.stop(signal: members[index].stopSignal), index)
     }
 
     /// The grace a type's instances get between the stop signal and SIGKILL.
@@ -642,7 +647,7 @@ package final class Supervisor {
             signalledGroups[pgid] = sig
             groupStops.killed(pgid, name: name)
         } else {
-            stopGroup(pgid, name: name, signal: sig, timeout: stopTimeout(members[index].identity.type), now: Clock.monotonicNanos())
+            stopGroup(pgid, name: name, signal: sig, timeout: members[index].stopTimeout, now: Clock.monotonicNanos())
         }
     }
 

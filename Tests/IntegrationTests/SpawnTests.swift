@@ -181,7 +181,10 @@ struct SpawnTests {
         var guardians: [Int] = []
         #expect(eventually { guardians = Self.children(of: paas.pid, comm: "paas-guardian"); return !guardians.isEmpty })
         #expect(Self.cgroup(try #require(guardians.first)) != group, "the guardian is outside the cgroup it kills")
-        let daemon = try #require(ProcTable.pids(matching: marker).first { Self.statField(Int($0), 6) == Int($0) }, "the setsid daemon")
+        // setsid(1) may not have called setsid() yet when its process first shows up.
+        var found: Int32?
+        #expect(eventually { found = ProcTable.pids(matching: marker).first { Self.statField(Int($0), 6) == Int($0) }; return found != nil })
+        let daemon = try #require(found, "the setsid daemon")
         #expect(Self.cgroup(Int(daemon)) == group)
         let dir = try #require(Self.cgroup2Mount) + group
         #expect(FileManager.default.fileExists(atPath: dir))

@@ -659,7 +659,11 @@ package final class Supervisor {
     private func signalStrays(_ sig: Int32) {
         for pid in Processes.descendants(of: Processes.currentPID) where pid != guardian?.pid {
             guard let stat = Processes.statFields(pid), signalledGroups[stat.pgid] != sig else { continue }
-            if memberByPID[stat.pgid] != nil, signalledGroups[stat.pgid] == nil { continue } // a live instance's group: signalled through its state
+            // A live instance's group is signalled through its state (its own stop signal,
+            // then SIGKILL); a group being stopped after its leader left has its own signal
+            // and deadline. Neither gets a SIGTERM it did not ask for.
+            if memberByPID[stat.pgid] != nil { continue }
+            if sig != Signal.kill, groupStops.contains(stat.pgid) { continue }
             if signalledStrays[pid] == sig { continue }
             signalledStrays[pid] = sig
             Signal.send(sig, pid)

@@ -24,12 +24,7 @@ import Testing
         return tasks.contains { ((try? String(contentsOfFile: "/proc/\(pid)/task/\($0)/wchan", encoding: .utf8)) ?? "").hasSuffix("pipe_write") }
     }
 
-    static func children(_ pid: Int32) -> [Int32] {
-        let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? []
-        return tasks.flatMap { task in
-            ((try? String(contentsOfFile: "/proc/\(pid)/task/\(task)/children", encoding: .utf8)) ?? "").split(separator: " ").compactMap { Int32($0) }
-        }
-    }
+    static func children(_ pid: Int32) -> [Int32] { ProcTable.children(of: pid) }
 
     static func paasPID(_ parent: Running) throws -> Int32 {
         #expect(parent.waitForOutput("pid "))
@@ -138,7 +133,7 @@ import Testing
         #expect(session.waitForOutput("tick"))
         #expect(ProcTable.pids(matching: marker).count >= 2)
         kill(session.pid, SIGKILL)
-        #expect(eventually(timeout: 10) { app.read("status") != nil }, "paas did not end")
+        #expect(eventually(timeout: 10) { app.read("status")?.hasSuffix("\n") == true }, "paas did not end")
         #expect(app.read("status")?.trimmingCharacters(in: .whitespacesAndNewlines) == "0")
         #expect(eventually(timeout: 10) { ProcTable.pids(matching: marker).isEmpty }, "left: \(ProcTable.pids(matching: marker))")
     }

@@ -6,9 +6,7 @@ import Testing
 @Suite(.serialized)
 struct SpawnTests {
     /// `comm` of a live process (the executable's name, 15 bytes at most).
-    static func comm(_ pid: Int) -> String? {
-        (try? String(contentsOfFile: "/proc/\(pid)/comm", encoding: .utf8))?.trimmingCharacters(in: .newlines)
-    }
+    static func comm(_ pid: Int) -> String? { ProcTable.comm(Int32(pid)) }
 
     /// Field `n` (1-based, as in proc(5)) of /proc/PID/stat, after the command name.
     static func statField(_ pid: Int, _ n: Int) -> Int? {
@@ -56,11 +54,7 @@ struct SpawnTests {
 
     /// Live children of `pid` running `comm`.
     static func children(of pid: Int32, comm: String) -> [Int] {
-        let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? []
-        let all = tasks.flatMap { tid in
-            ((try? String(contentsOfFile: "/proc/\(pid)/task/\(tid)/children", encoding: .utf8)) ?? "").split(separator: " ").compactMap { Int($0) }
-        }
-        return all.filter { Self.comm($0) == comm && ProcTable.isAlive(Int32($0)) }
+        ProcTable.children(of: pid).filter { ProcTable.comm($0) == comm && ProcTable.isAlive($0) }.map(Int.init)
     }
 
     /// The pid in `NAME started (pid N...`.

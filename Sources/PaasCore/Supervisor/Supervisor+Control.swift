@@ -129,39 +129,46 @@ extension Supervisor {
         for type in plan.app.formation.types {
             let old = desired[type.name] ?? 0, new = next[type.name] ?? 0
             guard old != new else { continue }
-            desired[type.name] = new
             event("scaling \(type.name) from \(old) to \(new)")
             abandonReplacement(of: type.name, by: "paas scale")
             changes.append((type.name, .int(new)))
-            // A type held back by `after` starts with its new count once what it waits for is ready.
-            if waitingTypes.contains(where: { $0.name == type.name }) { continue }
-            if new > old { closeBreaker(of: type.name, by: "paas scale") }
-            if new > old {
-                for n in (old + 1)...new {
-                    if let index = current["\(type.name).\(n)"], !members[index].state.isFinished {
-                        // Still stopping from an earlier scale-down: keep it instead.
-                        members[index].state.intent = .restart
-                        continue
-                    }
-                    startInstance(type, n)
+            if new > old && !waitingTypes.contains(where: { $0.name == type.name }) { closeBreaker(of: type.name, by: "paas scale") }
+            applyCount(type, to: new)
+        }
+        return .success([("formation", .object(plan.app.formation.types.map { ($0.name, .int(desired[$0.name] ?? 0)) })), ("changed", .object(changes))])
+    }
+
+    /// Moves `type` to `new` instances, for `scale` and for a reload: new ones take the next
+    /// names and ports (one still stopping from an earlier scale-down is kept instead), the
+    /// highest numbers stop first, everything else is untouched. A type held back by `after`
+    /// only records the count: it starts with it once what it waits for is ready.
+    func applyCount(_ type: ProcessType, to new: Int) {
+        let old = desired[type.name] ?? 0
+        desired[type.name] = new
+        guard old != new, !waitingTypes.contains(where: { $0.name == type.name }) else { return }
+        if new > old {
+            for n in (old + 1)...new {
+                if let index = current["\(type.name).\(n)"], !members[index].state.isFinished {
+                    members[index].state.intent = .restart
+                    continue
                 }
-            } else {
-                for n in ((new + 1)...old).reversed() {
-                    let name = "\(type.name).\(n)"
-                    pendingRestarts[name] = nil
-                    guard let index = current[name] else { continue }
-                    if probes[type.name]?.member == index { closeBreaker(of: type.name, by: "paas scale (its probe was removed)") }
-                    members[index].state.intent = .remove
-                    if members[index].state.isFinished {
-                        current[name] = nil
-                        forgetIfDone(index)
-                    } else {
-                        stopInstance(index)
-                    }
+                startInstance(type, n)
+            }
+        } else {
+            for n in ((new + 1)...old).reversed() {
+                let name = "\(type.name).\(n)"
+                pendingRestarts[name] = nil
+                guard let index = current[name] else { continue }
+                if probes[type.name]?.member == index { closeBreaker(of: type.name, by: "paas scale (its probe was removed)") }
+                members[index].state.intent = .remove
+                if members[index].state.isFinished {
+                    current[name] = nil
+                    forgetIfDone(index)
+                } else {
+                    stopInstance(index)
                 }
             }
         }
-        return .success([("formation", .object(plan.app.formation.types.map { ($0.name, .int(desired[$0.name] ?? 0)) })), ("changed", .object(changes))])
     }
 
     // MARK: restart and stop

@@ -121,7 +121,7 @@ extension Supervisor {
                 let count = counts[t.name] ?? 0
                 event("\(t.name): added\(count > 0 ? ", starting \(plural(count, "instance"))" : "")")
                 desired[t.name] = 0
-                setCount(t.name, to: count)
+                setCount(t.name, to: count, isNew: true)
             case .changed(let reasons):
                 breakers[t.name] = nil
                 probes[t.name] = nil
@@ -144,29 +144,17 @@ extension Supervisor {
         startWaitingTypes()
     }
 
-    /// Applies a new count like `scale` (the highest numbers stop first; new ones take the
-    /// next names and ports), or holds it for a type still waiting for `after`.
-    private func setCount(_ typeName: String, to count: Int) {
-        let old = desired[typeName] ?? 0
-        guard old != count, let type = plan.app.formation.types.first(where: { $0.name == typeName }) else { return }
-        desired[typeName] = count
+    /// Applies a new count like `scale`; a new type whose `after` is not ready waits for it.
+    private func setCount(_ typeName: String, to count: Int, isNew: Bool = false) {
+        guard let type = plan.app.formation.types.first(where: { $0.name == typeName }) else { return }
         let after = plan.app.restartSettings(typeName).after.filter { dep in plan.types.contains { $0.name == dep } }
-        if count > 0 && !after.allSatisfy(typeIsReady) {
-            if !waitingTypes.contains(where: { $0.name == typeName }) { waitingTypes.append(type) }
+        if isNew && count > 0 && !after.allSatisfy(typeIsReady) {
+            desired[typeName] = count
+            waitingTypes.append(type)
             event("\(typeName) waits for \(after.joined(separator: ", ")) to be ready")
             return
         }
-        if count > old {
-            for n in (old + 1)...count { startInstance(type, n) }
-        } else {
-            for n in ((count + 1)...old).reversed() {
-                let name = "\(typeName).\(n)"
-                pendingRestarts[name] = nil
-                guard let index = current[name] else { continue }
-                members[index].state.intent = .remove
-                if members[index].state.isFinished { current[name] = nil; forgetIfDone(index) } else { stopInstance(index) }
-            }
-        }
+        applyCount(type, to: count)
     }
 
     /// Whether a type's new generation must wait until the old one is gone: a singleton

@@ -228,8 +228,11 @@ package struct AppConfig: Sendable {
         self.manifestPath = manifestPath
     }
 
-    /// The restart settings of a type (defaults when app.json says nothing).
-    package func restartSettings(_ type: String) -> RestartSettings { manifest.processes[type] ?? RestartSettings() }
+    /// The settings of a type (defaults when app.json says nothing).
+    package func settings(_ type: String) -> ProcessSettings { manifest.processes[type] ?? ProcessSettings() }
+
+    /// Whether the router owns `type`'s public port (before `--no-router`).
+    package func isRouted(_ type: String) -> Bool { settings(type).isRouted(type) }
 
     /// Loads and validates everything; the first problem is thrown.
     package static func load(_ options: Options, environment: [String: String]) throws(ConfigError) -> AppConfig {

@@ -14,7 +14,7 @@ package struct AppManifest: Sendable, Equatable {
     /// Default quantities (`-m` beats them).
     package var formation: [String: Int] = [:]
     /// Restart settings per type; a type not named gets the defaults.
-    package var processes: [String: RestartSettings] = [:]
+    package var processes: [String: ProcessSettings] = [:]
     /// Health checks per type (Dokku's `healthchecks`).
     package var healthchecks: [String: [HealthCheck]] = [:]
 
@@ -242,13 +242,15 @@ package struct AppManifest: Sendable, Equatable {
             return c
         }
 
-        func restart(_ value: JSON, _ path: Path) throws(ConfigError) -> RestartSettings {
-            var r = RestartSettings()
+        func restart(_ value: JSON, _ path: Path) throws(ConfigError) -> ProcessSettings {
+            var r = ProcessSettings()
+            var routerSet = false
+            let isWeb = path.components.last == .key("web")
             for (key, v) in try object(value, path) {
                 let p = path / key
                 switch key {
                 case "restart":
-                    guard let s = v.string, let policy = RestartSettings.Policy(rawValue: s) else {
+                    guard let s = v.string, let policy = ProcessSettings.Policy(rawValue: s) else {
                         throw fail(p, "expected \"no\", \"on-failure\" or \"always\"")
                     }
                     r.policy = policy
@@ -304,8 +306,65 @@ package struct AppManifest: Sendable, Equatable {
                         default: throw fail(q, "unknown key; expected failures, window, cooldown or max_cooldown")
                         }
                     }
+                case "routed":
+                    guard let b = v.bool else { throw fail(p, "expected true or false") }
+                    r.routed = b
+                case "router":
+                    guard let s = v.string, let mode = RouterMode(rawValue: s) else { throw fail(p, "expected \"tcp\" or \"http\"") }
+                    r.router = mode
+                    routerSet = true
+                case "fallback":
+                    guard let s = v.string, !s.isEmpty, !s.hasPrefix("/") else { throw fail(p, "expected a path relative to the app root") }
+                    r.fallback = s
+                case "ejection":
+                    for (k, x) in try object(v, p) {
+                        let q = p / k
+                        switch k {
+                        case "errors": r.ejectionErrors = try count(x, q, Limits.attempts)
+                        case "cooldown": r.ejectionCooldown = try seconds(x, q, minimum: Limits.minimumWait)
+                        default: throw fail(q, "unknown key; expected errors or cooldown")
+                        }
+                    }
+                case "rollout":
+                    r.rollout = try rollout(v, p)
                 default:
-                    throw fail(p, "unknown key; expected restart, allow_exit, min_uptime, boot_timeout, after, backoff, breaker, stop_signal, stop_timeout or singleton")
+                    throw fail(p, "unknown key; expected restart, allow_exit, min_uptime, boot_timeout, after, backoff, breaker, stop_signal, stop_timeout, singleton, routed, router, fallback, ejection or rollout")
+                }
+            }
+            if routerSet, r.routed == nil { r.routed = true }
+            if r.rollout.strategy == .canary, r.routed == false || (r.routed == nil && !isWeb) {
+                throw fail(path / "rollout" / "strategy", "canary needs a routed type (it weighs traffic); expected \"blue-green\" or \"rolling\", or \"routed\": true")
+            }
+            return r
+        }
+
+        func rollout(_ value: JSON, _ path: Path) throws(ConfigError) -> RolloutSettings {
+            var r = RolloutSettings()
+            for (key, v) in try object(value, path) {
+                let p = path / key
+                switch key {
+                case "strategy":
+                    guard let s = v.string, let strategy = RolloutSettings.Strategy(rawValue: s) else {
+                        throw fail(p, "expected \"blue-green\", \"canary\" or \"rolling\"")
+                    }
+                    r.strategy = strategy
+                case "steps":
+                    guard let items = v.array, !items.isEmpty else { throw fail(p, "expected an array of percentages ending with 100") }
+                    var steps: [Int] = []
+                    for (i, item) in items.enumerated() {
+                        let n = try count(item, p[i], 1...100)
+                        if let last = steps.last, n <= last { throw fail(p[i], "\(n) after \(last); expected increasing percentages ending with 100") }
+                        steps.append(n)
+                    }
+                    guard steps.last == 100 else { throw fail(p, "expected increasing percentages ending with 100") }
+                    r.steps = steps
+                case "step_duration": r.stepDuration = try seconds(v, p)
+                case "min_requests": r.minRequests = try count(v, p, 0...1_000_000_000)
+                case "deploy_timeout": r.deployTimeout = try seconds(v, p, minimum: Limits.minimumWait)
+                case "drain_timeout": r.drainTimeout = try seconds(v, p)
+                case "failure_threshold": r.failureThreshold = try count(v, p, Limits.attempts)
+                default:
+                    throw fail(p, "unknown key; expected strategy, steps, step_duration, min_requests, deploy_timeout, drain_timeout or failure_threshold")
                 }
             }
             return r

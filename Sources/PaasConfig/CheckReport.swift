@@ -12,7 +12,7 @@ package enum CheckReport {
             return .object([
                 ("name", .string(type.name)), ("command", .string(type.command)), ("quantity", .int(type.quantity)),
                 ("ports", .array(f.ports(of: type).map { .int($0) })), ("release", .bool(false)),
-                ("settings", settings(config.restartSettings(type.name))),
+                ("settings", settings(config.settings(type.name))),
                 ("healthchecks", .array((config.manifest.healthchecks[type.name] ?? []).map(check))),
             ])
         }
@@ -29,7 +29,7 @@ package enum CheckReport {
     }
 
     /// A type's effective restart settings, in seconds.
-    static func settings(_ r: RestartSettings) -> JSON {
+    static func settings(_ r: ProcessSettings) -> JSON {
         func s(_ n: UInt64) -> JSON { .number(Double(n) / 1e9) }
         return .object([
             ("restart", .string(r.policy.rawValue)), ("allow_exit", .bool(r.allowExit)), ("min_uptime", s(r.minimumUptime)),
@@ -55,7 +55,7 @@ package enum CheckReport {
     }
 
     /// One word for the text table: `no`, `on-failure`, `always`, with `+exit` for allow_exit.
-    static func restartWord(_ r: RestartSettings) -> String {
+    static func restartWord(_ r: ProcessSettings) -> String {
         r.policy.rawValue + (r.allowExit ? " (exit allowed)" : "")
     }
 
@@ -77,7 +77,7 @@ package enum CheckReport {
             let type = byName[entry.name]!
             let ports = f.ports(of: type)
             let portText = ports.isEmpty ? "-" : ports.count == 1 ? "\(ports[0])" : "\(ports.first!)-\(ports.last!)"
-            out += "\(pad(type.name, width))  \(String(repeating: " ", count: max(0, 3 - String(type.quantity).count)))\(type.quantity)  \(pad(portText, 11))  \(pad(restartWord(config.restartSettings(type.name)), 10))  \(type.command)\n"
+            out += "\(pad(type.name, width))  \(String(repeating: " ", count: max(0, 3 - String(type.quantity).count)))\(type.quantity)  \(pad(portText, 11))  \(pad(restartWord(config.settings(type.name)), 10))  \(type.command)\n"
         }
         return out
     }

@@ -26,9 +26,9 @@ package struct HealthCheck: Sendable, Equatable {
     package var name: String
     /// The port to check; nil means the instance's `$PORT`.
     package var port: Int?
-    package var timeout: UInt64 = 5 * RestartSettings.second
+    package var timeout: UInt64 = 5 * ProcessSettings.second
     /// Between attempts.
-    package var wait: UInt64 = 5 * RestartSettings.second
+    package var wait: UInt64 = 5 * ProcessSettings.second
     package var attempts = 3
     package var initialDelay: UInt64 = 0
 

@@ -5,17 +5,17 @@ import Testing
 
 /// What an exit on its own means, as a pure function: no process, no clock.
 @Suite struct ExitVerdictTests {
-    static let s = RestartSettings.second
+    static let s = ProcessSettings.second
 
-    static func settings(_ policy: RestartSettings.Policy, allowExit: Bool = false) -> RestartSettings {
-        var r = RestartSettings()
+    static func settings(_ policy: ProcessSettings.Policy, allowExit: Bool = false) -> ProcessSettings {
+        var r = ProcessSettings()
         r.policy = policy
         r.allowExit = allowExit
         r.jitter = 0
         return r
     }
 
-    static func decide(_ settings: RestartSettings, _ status: Termination, failedStart: Bool = false, uptime: UInt64 = 60 * s, isProbe: Bool = false,
+    static func decide(_ settings: ProcessSettings, _ status: Termination, failedStart: Bool = false, uptime: UInt64 = 60 * s, isProbe: Bool = false,
                        breaker: inout CircuitBreaker, now: UInt64 = 1000 * s) -> ExitVerdict {
         var backoff = Backoff(settings: settings)
         return ExitVerdict.decide(settings: settings, status: status, failedStart: failedStart, uptime: uptime, isProbe: isProbe,
@@ -23,15 +23,15 @@ import Testing
     }
 
     @Test(arguments: [
-        (RestartSettings.Policy.no, false, Termination.exited(3), false, ExitVerdict.endsTheRun),
+        (ProcessSettings.Policy.no, false, Termination.exited(3), false, ExitVerdict.endsTheRun),
         (.no, true, .exited(3), false, .finished),
         (.no, false, .exited(0), true, .failedStart),
         (.onFailure, false, .exited(0), false, .finished),
-        (.onFailure, false, .exited(1), false, .restart(after: 1 * RestartSettings.second)),
-        (.always, false, .exited(0), false, .restart(after: 1 * RestartSettings.second)),
-        (.onFailure, false, .exited(0), true, .restart(after: 1 * RestartSettings.second)),
+        (.onFailure, false, .exited(1), false, .restart(after: 1 * ProcessSettings.second)),
+        (.always, false, .exited(0), false, .restart(after: 1 * ProcessSettings.second)),
+        (.onFailure, false, .exited(0), true, .restart(after: 1 * ProcessSettings.second)),
     ])
-    func policies(policy: RestartSettings.Policy, allowExit: Bool, status: Termination, failedStart: Bool, expected: ExitVerdict) {
+    func policies(policy: ProcessSettings.Policy, allowExit: Bool, status: Termination, failedStart: Bool, expected: ExitVerdict) {
         let settings = Self.settings(policy, allowExit: allowExit)
         var breaker = CircuitBreaker(settings: settings)
         #expect(Self.decide(settings, status, failedStart: failedStart, breaker: &breaker) == expected)

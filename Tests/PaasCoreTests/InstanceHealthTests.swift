@@ -5,7 +5,7 @@ import Testing
 
 /// The health of one instance as a value: verdicts and time in, actions out. No process, no clock.
 @Suite struct InstanceHealthTests {
-    static let s = RestartSettings.second
+    static let s = ProcessSettings.second
 
     static func check(_ kind: HealthCheck.Kind, attempts: Int = 1, wait: UInt64 = 1 * s, delay: UInt64 = 0) -> HealthCheck {
         var c = HealthCheck(kind: kind, probe: .command(["true"]), name: "\(kind.rawValue) check")

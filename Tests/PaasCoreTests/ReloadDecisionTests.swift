@@ -7,7 +7,7 @@ import Testing
 /// replacement of one type's instances.
 @Suite struct ConfigDiffTests {
     /// A configuration from Procfile lines, env variables and app.json settings.
-    static func config(_ entries: [(String, String)], env: [(String, String)] = [], counts: [String: Int] = [:], processes: [String: RestartSettings] = [:], base: Int = 5000) throws -> AppConfig {
+    static func config(_ entries: [(String, String)], env: [(String, String)] = [], counts: [String: Int] = [:], processes: [String: ProcessSettings] = [:], base: Int = 5000) throws -> AppConfig {
         let procfile = Procfile(entries: entries.enumerated().map { ProcfileEntry(name: $1.0, command: $1.1, line: $0 + 1) })
         var manifest = AppManifest()
         manifest.processes = processes
@@ -44,8 +44,8 @@ import Testing
     }
 
     @Test func aSettingsChange() throws {
-        var slow = RestartSettings()
-        slow.stopTimeout = 30 * RestartSettings.second
+        var slow = ProcessSettings()
+        slow.stopTimeout = 30 * ProcessSettings.second
         let a = try Self.config([("web", "serve"), ("worker", "work")])
         let b = try Self.config([("web", "serve"), ("worker", "work")], processes: ["worker": slow])
         #expect(Self.change(ConfigDiff.between(a, b), "worker") == .changed([.settings]))

@@ -4,10 +4,10 @@ import Testing
 
 /// Restart policy, backoff and circuit breaker: pure values, times passed in (nanoseconds).
 @Suite struct RestartPolicyTests {
-    static let s = RestartSettings.second
+    static let s = ProcessSettings.second
 
     @Test(arguments: [
-        (RestartSettings.Policy.no, Termination.exited(0), false),
+        (ProcessSettings.Policy.no, Termination.exited(0), false),
         (.no, .exited(1), false),
         (.onFailure, .exited(0), false),
         (.onFailure, .exited(3), true),
@@ -15,8 +15,8 @@ import Testing
         (.always, .exited(0), true),
         (.always, .signaled(15), true),
     ])
-    func whoRestarts(policy: RestartSettings.Policy, status: Termination, restarts: Bool) {
-        var settings = RestartSettings()
+    func whoRestarts(policy: ProcessSettings.Policy, status: Termination, restarts: Bool) {
+        var settings = ProcessSettings()
         settings.policy = policy
         #expect(settings.restarts(after: status) == restarts)
         // Only the default policy without allow-exit stops the formation.
@@ -24,21 +24,21 @@ import Testing
     }
 
     @Test func allowExitLetsAOneShotFinish() {
-        var settings = RestartSettings()
+        var settings = ProcessSettings()
         settings.allowExit = true
         #expect(settings.exitIsAllowed(.exited(0)) && settings.exitIsAllowed(.exited(2)))
         #expect(!settings.restarts(after: .exited(2)))
     }
 
     @Test func delaySequenceBeforeJitter() {
-        var backoff = Backoff(settings: RestartSettings())
+        var backoff = Backoff(settings: ProcessSettings())
         // random 0.5 means no jitter.
         let delays = (0..<9).map { _ in backoff.delay(afterUptime: 1 * Self.s, random: 0.5) / Self.s }
         #expect(delays == [1, 2, 4, 8, 16, 32, 60, 60, 60])
     }
 
     @Test func jitterStaysWithinTenPercent() {
-        var low = Backoff(settings: RestartSettings()), high = Backoff(settings: RestartSettings())
+        var low = Backoff(settings: ProcessSettings()), high = Backoff(settings: ProcessSettings())
         let lowest = low.delay(afterUptime: 0, random: 0)
         let highest = high.delay(afterUptime: 0, random: 0.999_999)
         #expect(lowest == 900_000_000)
@@ -46,7 +46,7 @@ import Testing
     }
 
     @Test func resetsAfterAStableRun() {
-        var backoff = Backoff(settings: RestartSettings())
+        var backoff = Backoff(settings: ProcessSettings())
         for _ in 0..<5 { _ = backoff.delay(afterUptime: 1 * Self.s, random: 0.5) }
         let sixth = backoff.delay(afterUptime: 1 * Self.s, random: 0.5)
         // Up for 10 minutes: back to the start.
@@ -56,7 +56,7 @@ import Testing
     }
 
     @Test func configurableDelays() {
-        var settings = RestartSettings()
+        var settings = ProcessSettings()
         settings.initialDelay = Self.s / 10
         settings.maximumDelay = Self.s / 2
         var backoff = Backoff(settings: settings)
@@ -66,7 +66,7 @@ import Testing
 }
 
 @Suite struct CircuitBreakerTests {
-    static let s = RestartSettings.second
+    static let s = ProcessSettings.second
 
     /// Records an exit and returns whether it opened the breaker.
     static func exit(_ breaker: inout CircuitBreaker, uptime: UInt64, at t: UInt64) -> Bool {
@@ -74,7 +74,7 @@ import Testing
     }
 
     @Test func opensOnTheFifthUnstableExitInTheWindow() {
-        var breaker = CircuitBreaker(settings: RestartSettings())
+        var breaker = CircuitBreaker(settings: ProcessSettings())
         var opened: [Bool] = []
         for i in 0..<5 { opened.append(Self.exit(&breaker, uptime: 1 * Self.s, at: UInt64(i) * 10 * Self.s)) }
         #expect(opened == [false, false, false, false, true])
@@ -82,7 +82,7 @@ import Testing
     }
 
     @Test func fiveUnstableExitsSpreadOverSixMinutesDoNotOpen() {
-        var breaker = CircuitBreaker(settings: RestartSettings())
+        var breaker = CircuitBreaker(settings: ProcessSettings())
         // One every 90 s: the first has left the 5-minute window when the fifth comes.
         var opened: [Bool] = []
         for i in 0..<5 { opened.append(Self.exit(&breaker, uptime: 1 * Self.s, at: UInt64(i) * 90 * Self.s)) }
@@ -91,7 +91,7 @@ import Testing
     }
 
     @Test func stableExitsDoNotCount() {
-        var breaker = CircuitBreaker(settings: RestartSettings())
+        var breaker = CircuitBreaker(settings: ProcessSettings())
         var opened: [Bool] = []
         for i in 0..<10 { opened.append(Self.exit(&breaker, uptime: 6 * Self.s, at: UInt64(i) * Self.s)) }
         #expect(!opened.contains(true))
@@ -99,7 +99,7 @@ import Testing
     }
 
     static func opened(at t: UInt64 = 0) -> CircuitBreaker {
-        var breaker = CircuitBreaker(settings: RestartSettings())
+        var breaker = CircuitBreaker(settings: ProcessSettings())
         for i in 0..<5 { _ = breaker.recordExit(uptime: 0, at: t + UInt64(i)) }
         return breaker
     }
@@ -153,7 +153,7 @@ import Testing
     }
 
     @Test func cooldownIsCapped() {
-        var settings = RestartSettings()
+        var settings = ProcessSettings()
         settings.cooldown = 1000 * Self.s
         settings.maximumCooldown = 1500 * Self.s
         var breaker = CircuitBreaker(settings: settings)

@@ -3,11 +3,11 @@ package import PaasConfig
 /// The delay before each restart of one instance: 1 s, doubling to a cap of 60 s, with
 /// jitter, back to the start after the process stayed up `resetAfter`.
 package struct Backoff: Sendable, Equatable {
-    package let settings: RestartSettings
+    package let settings: ProcessSettings
     /// Restarts since the last reset.
     package private(set) var attempt = 0
 
-    package init(settings: RestartSettings) { self.settings = settings }
+    package init(settings: ProcessSettings) { self.settings = settings }
 
     /// The delay before the next start, for a process that ran `uptime` nanoseconds.
     /// `random` is in 0..<1 (0.5 means no jitter); tests pass fixed values.
@@ -20,7 +20,7 @@ package struct Backoff: Sendable, Equatable {
     }
 
     /// The delay before jitter for the `attempt`-th restart (0-based).
-    package static func baseDelay(attempt: Int, settings: RestartSettings) -> UInt64 {
+    package static func baseDelay(attempt: Int, settings: ProcessSettings) -> UInt64 {
         var d = settings.initialDelay
         for _ in 0..<min(attempt, 63) {
             if d >= settings.maximumDelay / 2 { return settings.maximumDelay }
@@ -43,14 +43,14 @@ package struct CircuitBreaker: Sendable, Equatable {
         case halfOpen
     }
 
-    package let settings: RestartSettings
+    package let settings: ProcessSettings
     package private(set) var state = State.closed
     /// Times of recent unstable exits, within the window.
     package private(set) var unstableExits: [UInt64] = []
     /// How many times it opened since it was last closed by a stable run or by hand.
     package private(set) var trips = 0
 
-    package init(settings: RestartSettings) { self.settings = settings }
+    package init(settings: ProcessSettings) { self.settings = settings }
 
     /// Records an exit; returns true when this exit opened the breaker.
     package mutating func recordExit(uptime: UInt64, at now: UInt64) -> Bool {
@@ -117,7 +117,7 @@ package struct CircuitBreaker: Sendable, Equatable {
 
 /// The policy applied to an exit status (``Termination`` belongs to the process seam, so this
 /// half of the settings lives here).
-extension RestartSettings {
+extension ProcessSettings {
     /// Whether an exit with `status` is followed by a restart.
     package func restarts(after status: Termination) -> Bool {
         switch policy {
@@ -153,7 +153,7 @@ package enum ExitVerdict: Sendable, Equatable {
 
     /// Decides, updating `breaker` and `backoff`. `uptime`: how long it ran (0 for a failed
     /// start); `isProbe`: it was the half-open breaker's probe; `random` in 0..<1 for jitter.
-    package static func decide(settings: RestartSettings, status: Termination, failedStart: Bool, uptime: UInt64, isProbe: Bool,
+    package static func decide(settings: ProcessSettings, status: Termination, failedStart: Bool, uptime: UInt64, isProbe: Bool,
                                breaker: inout CircuitBreaker, backoff: inout Backoff, now: UInt64, random: Double) -> ExitVerdict {
         guard settings.restarts(after: status) || (failedStart && settings.policy != .no) else {
             if failedStart { return .failedStart }

@@ -26,7 +26,7 @@ extension Supervisor {
         var list = plan.app.manifest.healthchecks[type] ?? []
         if type == "web" && !list.contains(where: { $0.kind == .startup }) {
             var boot = HealthCheck(kind: .startup, probe: .tcp, name: "port accepts within the boot timeout")
-            let settings = plan.app.restartSettings(type)
+            let settings = plan.app.settings(type)
             boot.wait = Self.bootInterval
             boot.timeout = min(Self.bootInterval * 4, settings.bootTimeout)
             boot.attempts = Int(settings.bootTimeout / Self.bootInterval) + 1 // tries at 0, 250 ms, ... up to the timeout
@@ -40,7 +40,7 @@ extension Supervisor {
         let type = members[index].identity.type
         // With configured startup checks, readiness is theirs alone; otherwise uptime counts too.
         let configuredStartup = plan.app.manifest.healthchecks[type]?.contains { $0.kind == .startup } == true
-        health[index] = InstanceHealth(checks: checks(for: type), now: now, minimumUptime: plan.app.restartSettings(type).minimumUptime, uptimeRule: !configuredStartup)
+        health[index] = InstanceHealth(checks: checks(for: type), now: now, minimumUptime: plan.app.settings(type).minimumUptime, uptimeRule: !configuredStartup)
         scheduleHealth(index)
     }
 
@@ -225,9 +225,9 @@ extension Supervisor {
     /// Starts the types held back by `after` whose dependencies are all ready.
     func startWaitingTypes() {
         guard runState.phase == .running else { return }
-        for type in waitingTypes where plan.app.restartSettings(type.name).after.allSatisfy(typeIsReady) {
+        for type in waitingTypes where plan.app.settings(type.name).after.allSatisfy(typeIsReady) {
             waitingTypes.removeAll { $0.name == type.name }
-            event("\(type.name) starts: \(plan.app.restartSettings(type.name).after.joined(separator: ", ")) ready")
+            event("\(type.name) starts: \(plan.app.settings(type.name).after.joined(separator: ", ")) ready")
             // The count wanted now: `scale` may have changed it while the type waited.
             let count = desired[type.name] ?? 0
             if count > 0 { for n in 1...count { startInstance(type, n) } }
@@ -243,7 +243,7 @@ extension Supervisor {
         for type in plan.app.formation.types {
             let count = desired[type.name] ?? 0
             if waitingTypes.contains(where: { $0.name == type.name }) {
-                parts.append("\(type.name) waiting for \(plan.app.restartSettings(type.name).after.joined(separator: ", "))")
+                parts.append("\(type.name) waiting for \(plan.app.settings(type.name).after.joined(separator: ", "))")
                 continue
             }
             switch breakers[type.name]?.state {

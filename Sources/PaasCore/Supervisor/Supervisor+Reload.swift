@@ -147,7 +147,7 @@ extension Supervisor {
     /// Applies a new count like `scale`; a new type whose `after` is not ready waits for it.
     private func setCount(_ typeName: String, to count: Int, isNew: Bool = false) {
         guard let type = plan.app.formation.types.first(where: { $0.name == typeName }) else { return }
-        let after = plan.app.restartSettings(typeName).after.filter { dep in plan.types.contains { $0.name == dep } }
+        let after = plan.app.settings(typeName).after.filter { dep in plan.types.contains { $0.name == dep } }
         if isNew && count > 0 && !after.allSatisfy(typeIsReady) {
             desired[typeName] = count
             waitingTypes.append(type)
@@ -161,7 +161,7 @@ extension Supervisor {
     /// (two must never run), or instances that bind `$PORT` (a `web`, or a type checked on its
     /// port), which could not bind it beside the old ones until a router stands in front.
     func stopsFirst(_ type: String) -> Bool {
-        if plan.app.restartSettings(type).singleton || type == "web" { return true }
+        if plan.app.settings(type).singleton || type == "web" { return true }
         return (plan.app.manifest.healthchecks[type] ?? []).contains { check in
             switch check.probe {
             case .tcp, .http: true

@@ -16,7 +16,7 @@ extension Supervisor {
     func exitedOnItsOwn(_ index: Int, _ status: Termination, now: UInt64, failedStart: Bool = false) {
         let id = members[index].identity
         guard runState.phase == .running else { return }
-        let settings = plan.app.restartSettings(id.type)
+        let settings = plan.app.settings(id.type)
         let isProbe = probes[id.type]?.member == index
         var breaker = breakers[id.type] ?? CircuitBreaker(settings: settings)
         var backoff = backoffs[id.name] ?? Backoff(settings: settings)

@@ -163,7 +163,7 @@ package final class Supervisor {
         for type in plan.app.formation.types { desired[type.name] = 0 }
         for type in plan.types { desired[type.name] = type.quantity }
         // The whole formation's deadline: the longest grace any type has.
-        let longest = plan.app.formation.types.compactMap { plan.app.restartSettings($0.name).stopTimeout }.max().map { Double($0) / 1e9 } ?? 0
+        let longest = plan.app.formation.types.compactMap { plan.app.settings($0.name).stopTimeout }.max().map { Double($0) / 1e9 } ?? 0
         self.runState = RunState(hasRelease: plan.runRelease, timeoutSeconds: max(plan.app.timeout, longest))
         guardian = Guardian(poller: poller, token: Token.guardian, controlGroup: true)
         SignalSource.ignoreBrokenPipe()
@@ -226,7 +226,7 @@ package final class Supervisor {
     private func startFormation() {
         var count = 0
         for type in plan.types where type.quantity > 0 {
-            let after = plan.app.restartSettings(type.name).after.filter { dep in plan.types.contains { $0.name == dep } }
+            let after = plan.app.settings(type.name).after.filter { dep in plan.types.contains { $0.name == dep } }
             if !after.isEmpty {
                 waitingTypes.append(type)
                 event("\(type.name) waits for \(after.joined(separator: ", ")) to be ready")
@@ -285,7 +285,7 @@ package final class Supervisor {
         guard member.isRelease || runState.phase == .running else { return nil }
         var member = member
         let id = member.identity
-        member.stopSignal = Signal.number(plan.app.restartSettings(id.type).stopSignal)
+        member.stopSignal = Signal.number(plan.app.settings(id.type).stopSignal)
         member.stopTimeout = stopTimeout(id.type)
         if let old = current[id.name], let previous = members.member(old) {
             if case .exited(let t) = previous.state.phase { member.previousExit = t } else { member.previousExit = previous.previousExit }
@@ -326,7 +326,7 @@ package final class Supervisor {
                 return index
             }
             let now = Clock.monotonicNanos()
-            if member.isRelease || plan.app.restartSettings(id.type).policy == .no {
+            if member.isRelease || plan.app.settings(id.type).policy == .no {
                 perform(runState.startFailed(now: now), reason: .startFailed(id.name))
             } else {
                 // A transient EAGAIN or EMFILE: the type's restart policy decides, as for a crash.
@@ -635,7 +635,7 @@ package final class Supervisor {
 
     /// The grace a type's instances get between the stop signal and SIGKILL.
     func stopTimeout(_ type: String) -> UInt64 {
-        plan.app.restartSettings(type).stopTimeout ?? UInt64(plan.app.timeout * 1e9)
+        plan.app.settings(type).stopTimeout ?? UInt64(plan.app.timeout * 1e9)
     }
 
     func signal(_ action: InstanceState.Action, _ index: Int) {

@@ -11,6 +11,8 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-atomics", from: "1.3.0"),
     ],
     targets: [
         .executableTarget(
@@ -26,11 +28,30 @@ let package = Package(
         .target(name: "PaasConfig"),
         .target(
             name: "PaasCore",
-            dependencies: ["PaasConfig", "CPaasSys"]
+            dependencies: ["PaasConfig", "PaasRouter", "CPaasSys"]
+        ),
+        /// The router on each routed type's public port (swift-nio): backend tables swapped in one
+        /// step, outlier ejection, per-backend counters. Depends on nothing else of paas.
+        .target(
+            name: "PaasRouter",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Atomics", package: "swift-atomics"),
+            ]
         ),
         /// The small C seam: the fork/exec child path, epoll, signalfd, prctl.
         .target(name: "CPaasSys"),
         .testTarget(name: "PaasCoreTests", dependencies: ["PaasConfig", "PaasCore"]),
+        .testTarget(
+            name: "PaasRouterTests",
+            dependencies: [
+                "PaasRouter",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
         /// Runs the built `paas` binary (and C fixtures it compiles with cc) against real processes.
         .testTarget(name: "IntegrationTests"),
     ]

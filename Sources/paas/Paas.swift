@@ -29,7 +29,7 @@ struct Paas: ParsableCommand {
         error (also a reload's).
         """,
         version: PaasVersion.current,
-        subcommands: [Up.self, Run.self, Check.self, ConfigCommand.self, PS.self, Scale.self, Restart.self, Stop.self, Reload.self, Logs.self]
+        subcommands: [Up.self, Run.self, Check.self, ConfigCommand.self, PS.self, Scale.self, Restart.self, Stop.self, Reload.self, RolloutCommand.self, Logs.self]
     )
 }
 

@@ -18,6 +18,9 @@ struct Up: ParsableCommand {
 
     @OptionGroup var app: AppOptions
 
+    @Flag(name: .customLong("no-router"), help: "No router: every instance binds its own port from the plan, as with foreman (also PAAS_NO_ROUTER=1).")
+    var noRouter = false
+
     @Flag(name: .customLong("no-color"), help: "Never colour the output (also NO_COLOR, PAAS_NO_COLOR).")
     var noColor = false
 
@@ -36,7 +39,9 @@ struct Up: ParsableCommand {
         do {
             let config = try AppConfig.load(app.options, environment: environment)
             let style = try OutputOptions.resolve(format: logFormat, noColor: noColor, noTimestamp: noTimestamp, stdoutIsTerminal: FileDescriptorIO.isTerminal(1), environment: environment)
-            plan = try RunPlan.make(app: config, only: types, style: style)
+            var made = try RunPlan.make(app: config, only: types, style: style)
+            made.routerEnabled = !(noRouter || ["1", "true", "yes"].contains(environment["PAAS_NO_ROUTER"]?.lowercased() ?? ""))
+            plan = made
             printWarnings(config.env.warnings)
         } catch {
             throw fail(error)

@@ -27,6 +27,12 @@ package enum ControlRequest: Sendable, Equatable {
     case stop([String])
     case logs(lines: Int, follow: Bool, targets: [String])
     case reload
+    /// `paas rollout TYPE...`: a reload that replaces these types even when unchanged.
+    case rollout(types: [String], overrides: RolloutOverrides)
+    /// `paas rollout status`: what runs, how the last ones ended, decision lines from `since`.
+    case rolloutStatus(since: Int)
+    case rolloutPromote
+    case rolloutAbort
 
     /// Decodes one request line; the error text goes back to the client as is.
     package static func decode(_ line: ArraySlice<UInt8>) -> Result<ControlRequest, ControlError> {
@@ -73,8 +79,38 @@ package enum ControlRequest: Sendable, Equatable {
                 follow = b
             }
             return targets().map { .logs(lines: lines, follow: follow, targets: $0) }
+        case "rollout":
+            guard case .success(let types) = targets(), !types.isEmpty else { return .failure(ControlError("\"targets\" must name the process types to roll out")) }
+            var o = RolloutOverrides()
+            if let s = json["strategy"] {
+                guard let name = s.string, let strategy = RolloutSettings.Strategy(rawValue: name) else {
+                    return .failure(ControlError("\"strategy\" must be \"blue-green\", \"canary\" or \"rolling\""))
+                }
+                o.strategy = strategy
+            }
+            if let s = json["steps"] {
+                guard let items = s.array, !items.isEmpty, items.allSatisfy({ $0.int.map { (1...100).contains($0) } ?? false }) else {
+                    return .failure(ControlError("\"steps\" must be increasing percentages from 1 to 100 ending with 100"))
+                }
+                let steps = items.compactMap(\.int)
+                guard steps.last == 100, zip(steps, steps.dropFirst()).allSatisfy({ $0 < $1 }) else {
+                    return .failure(ControlError("\"steps\" must be increasing percentages from 1 to 100 ending with 100"))
+                }
+                o.steps = steps
+            }
+            if let s = json["step_duration_ms"] {
+                guard let ms = s.int, (0...86_400_000).contains(ms) else { return .failure(ControlError("\"step_duration_ms\" must be from 0 to 86400000")) }
+                o.stepDuration = UInt64(ms) * 1_000_000
+            }
+            return .success(.rollout(types: types, overrides: o))
+        case "rollout-status":
+            let since = json["since"]?.int ?? 0
+            guard since >= 0 else { return .failure(ControlError("\"since\" must be 0 or more")) }
+            return .success(.rolloutStatus(since: since))
+        case "rollout-promote": return .success(.rolloutPromote)
+        case "rollout-abort": return .success(.rolloutAbort)
         default:
-            return .failure(ControlError("unknown command \"\(cmd)\"; expected hello, ps, scale, restart, stop, logs or reload"))
+            return .failure(ControlError("unknown command \"\(cmd)\"; expected hello, ps, scale, restart, stop, logs, reload, rollout, rollout-status, rollout-promote or rollout-abort"))
         }
     }
 
@@ -94,6 +130,14 @@ package enum ControlRequest: Sendable, Equatable {
         case .stop(let t): pairs += [("cmd", .string("stop")), ("targets", .array(t.map { .string($0) }))]
         case .logs(let lines, let follow, let t):
             pairs += [("cmd", .string("logs")), ("lines", .int(lines)), ("follow", .bool(follow)), ("targets", .array(t.map { .string($0) }))]
+        case .rollout(let types, let o):
+            pairs += [("cmd", .string("rollout")), ("targets", .array(types.map { .string($0) }))]
+            if let s = o.strategy { pairs.append(("strategy", .string(s.rawValue))) }
+            if let steps = o.steps { pairs.append(("steps", .array(steps.map { .int($0) }))) }
+            if let d = o.stepDuration { pairs.append(("step_duration_ms", .int(Int(d / 1_000_000)))) }
+        case .rolloutStatus(let since): pairs += [("cmd", .string("rollout-status")), ("since", .int(since))]
+        case .rolloutPromote: pairs.append(("cmd", .string("rollout-promote")))
+        case .rolloutAbort: pairs.append(("cmd", .string("rollout-abort")))
         }
         return JSON.object(pairs).serialized()
     }

@@ -73,3 +73,12 @@ package struct WallTime: Sendable, Equatable {
         return (Int(parts.tm_year) + 1900, Int(parts.tm_mon) + 1, Int(parts.tm_mday), Int(parts.tm_hour), Int(parts.tm_min), Int(parts.tm_sec))
     }
 }
+
+/// A pause of the calling thread, for clients that poll (`paas rollout` following a rollout).
+package enum Pause {
+    package static func milliseconds(_ ms: Int) {
+        var t = timespec(tv_sec: ms / 1000, tv_nsec: (ms % 1000) * 1_000_000)
+        var left = timespec()
+        while nanosleep(&t, &left) != 0 && errno == EINTR { t = left }
+    }
+}

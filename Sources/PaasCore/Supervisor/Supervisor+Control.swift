@@ -43,6 +43,16 @@ extension Supervisor {
             }
         case .reload:
             reply(reload(by: "paas reload"))
+        case .rollout(let types, let overrides):
+            // The reply comes at once; `paas rollout` follows with rollout-status.
+            let start = rolloutLog.lines(since: Int.max).next
+            reply(reload(by: "paas rollout \(types.joined(separator: " "))", force: types, overrides: overrides).map { $0 + [("log_from", .int(start))] })
+        case .rolloutStatus(let since):
+            reply(.success(rolloutStatus(since: since)))
+        case .rolloutPromote:
+            reply(steerRollouts(promote: true))
+        case .rolloutAbort:
+            reply(steerRollouts(promote: false))
         case .logs(let lines, let follow, let targets):
             logs(lines: lines, follow: follow, targets: targets, token: token, control: control)
         }
@@ -56,7 +66,8 @@ extension Supervisor {
         let now = Clock.monotonicNanos()
         let typeOrder = Dictionary(uniqueKeysWithValues: plan.app.formation.types.map { ($0.name, $0.index) })
         // The instances, and the new generation of a reload beside the one it replaces.
-        let rows = (Array(current.values) + Array(candidates.keys)).sorted {
+        let newSets = rollouts.values.flatMap { $0.newSet.keys }.filter { s in !current.values.contains(s) }
+        let rows = (Array(current.values) + Array(candidates.keys) + newSets).sorted {
             let a = members[$0].identity, b = members[$1].identity
             return (typeOrder[a.type] ?? 0, a.number ?? 0, a.generation) < (typeOrder[b.type] ?? 0, b.number ?? 0, b.generation)
         }
@@ -68,7 +79,13 @@ extension Supervisor {
             var state: String
             switch m.state.phase {
             case .pending: state = "starting"
-            case .running: state = m.replacing ? "starting (generation \(m.identity.generation))" : "running"
+            case .running:
+                state = m.replacing ? "starting (generation \(m.identity.generation))" : "running"
+                if let r = rolloutMember(index).flatMap({ rollouts[$0.type] }) {
+                    state = "\(r.controller.strategyName) new set (generation \(m.identity.generation))"
+                } else if drains[index] != nil {
+                    state = "draining"
+                }
             case .stopping: state = m.state.intent == .restart ? "restarting" : "stopping"
             case .exited(let t):
                 state = m.state.intent == .hold ? "stopped" : "exited"
@@ -92,7 +109,7 @@ extension Supervisor {
             let rss: JSON = groupUsage.map { JSON.int($0.rssBytes / 1024) } ?? .null
             let fields: [(String, JSON)] = [
                 ("name", .string(m.identity.name)), ("type", .string(m.identity.type)), ("generation", .int(m.identity.generation)),
-                ("pid", pidValue), ("port", portValue),
+                ("pid", pidValue), ("port", portValue), ("public_port", publicPort(of: m.identity.type).map { JSON.int($0) } ?? .null),
                 ("state", .string(state)), ("uptime_s", .number((uptime * 10).rounded() / 10)),
                 ("restarts", .int(m.restarts)), ("last_exit", lastExit),
                 ("cpu_s", cpu), ("rss_kb", rss),
@@ -164,8 +181,9 @@ extension Supervisor {
                 if members[index].state.isFinished {
                     current[name] = nil
                     forgetIfDone(index)
-                } else {
-                    stopInstance(index)
+                } else if drains[index] == nil {
+                    // A routed instance leaves rotation and drains first.
+                    retire(index)
                 }
             }
         }

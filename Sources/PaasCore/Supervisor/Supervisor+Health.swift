@@ -196,19 +196,33 @@ extension Supervisor {
                 startRun(index, i, now: now)
             case .failedStart(let i, let count, let detail):
                 event("\(name) failed to start: \(h.checks[i].name) failed \(count) times (\(detail))")
+                if rolloutMember(index) != nil {
+                    // A rollout's new instance: the rollout rolls back (its exit is the rollout's).
+                    stopInstance(index)
+                    rolloutExited(index, "failed to start (\(h.checks[i].name) failed \(count) times)", now: now)
+                    continue
+                }
                 // A start-first candidate keeps its role: its exit stops the replacement and the
                 // old instance runs on. Anything else failed to start.
                 if candidates[index] == nil { members[index].state.intent = .failed }
                 stopInstance(index)
             case .restart(_, let count, let detail):
                 event("\(name) failed its liveness check \(count) times (\(detail)); restarting it")
+                if rolloutMember(index) != nil {
+                    rolloutCheckFailed(index, now: now)
+                    continue
+                }
                 if candidates[index] == nil { members[index].state.intent = .restart }
                 stopInstance(index)
             case .unready(let i, let detail):
                 event("\(name) unready: \(h.checks[i].name) failed (\(detail))")
+                routerDirty = true
+                rolloutCheckFailed(index, now: now)
             case .ready:
                 event("\(name) is ready\(reloaded ? " (generation \(members[index].identity.generation))" : "")")
+                routerDirty = true
                 if members[index].replacing { replacementReady(index) }
+                rolloutReady(index, now: now)
                 probeProved(members[index].identity.type)
                 startWaitingTypes()
             }

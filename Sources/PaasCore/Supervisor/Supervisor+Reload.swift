@@ -10,7 +10,9 @@ extension Supervisor {
     static let reloadBusy: Int32 = 75
 
     /// Reads the configuration and applies it; the reply for `paas reload`.
-    func reload(by trigger: String) -> Result<[(String, JSON)], ControlError> {
+    /// `force`: types replaced even when their configuration did not change (`paas rollout`),
+    /// with `overrides` of their rollout settings.
+    func reload(by trigger: String, force: [String] = [], overrides: RolloutOverrides = RolloutOverrides()) -> Result<[(String, JSON)], ControlError> {
         func refuse(_ message: String, _ status: Int32) -> Result<[(String, JSON)], ControlError> {
             event("reload refused: \(message)")
             return .failure(ControlError(message, exitStatus: status))
@@ -22,6 +24,9 @@ extension Supervisor {
         if pendingReload != nil { return refuse("a reload is waiting for its release phase; try again when it has finished", Self.reloadBusy) }
         if let busy = replacements.values.first {
             return refuse("\(busy.type) is still being replaced (\(busy.remaining) left); try again when it has finished", Self.reloadBusy)
+        }
+        if let busy = rollouts.keys.sorted().first {
+            return refuse("\(busy) is being rolled out; try again when it has finished (or paas rollout promote|abort)", Self.reloadBusy)
         }
         event("reloading (\(trigger))")
         let app: AppConfig
@@ -43,10 +48,15 @@ extension Supervisor {
         } catch {
             return refuse(error.description, Self.reloadRefused)
         }
-        if diff.isEmpty {
+        for name in force where !newPlan.types.contains(where: { $0.name == name }) {
+            let known = newPlan.types.map(\.name).joined(separator: ", ")
+            return refuse("no running process type \"\(name)\"; expected one of: \(known)", Self.reloadRefused)
+        }
+        if diff.isEmpty && force.isEmpty {
             event("reload: nothing changed (generation \(generation))")
             return .success([("generation", .int(generation)), ("changed", .array([]))])
         }
+        forced = (force, overrides)
         if let release = diff.release {
             pendingReload = (newPlan, diff)
             event("reload: running the new release phase first: \(release)")
@@ -64,6 +74,8 @@ extension Supervisor {
         guard let (newPlan, diff) = pendingReload else { return }
         pendingReload = nil
         guard status == .exited(0) else {
+            for type in forced.types { recordOutcome(type, .rolledBack("the release phase failed (\(status))")) }
+            forced = ([], RolloutOverrides())
             event("reload refused: the release phase failed (\(status)); nothing changed")
             retryQueuedReload()
             return
@@ -123,25 +135,47 @@ extension Supervisor {
                 desired[t.name] = 0
                 setCount(t.name, to: count, isNew: true)
             case .changed(let reasons):
-                breakers[t.name] = nil
-                probes[t.name] = nil
                 setCount(t.name, to: counts[t.name] ?? 0)
-                let count = desired[t.name] ?? 0
-                let old = running.filter { (members[$0].identity.number ?? 0) <= count && members[$0].identity.generation < generation }
-                    .compactMap { members[$0].identity.number }.sorted()
-                let order: Replacement.Order = stopsFirst(t.name) ? .stopFirst : .startFirst
-                event("\(t.name): \(reasons.map(\.phrase).joined(separator: ", ")), replacing \(plural(old.count, "instance"))\(old.isEmpty ? "" : order == .stopFirst ? " (each stopped before its successor starts)" : " (each once its successor is ready)")")
-                guard !old.isEmpty else { continue }
-                var replacement = Replacement(type: t.name, order: order, numbers: old)
-                let actions = replacement.begin()
-                replacements[t.name] = replacement
-                carryOut(actions, t.name)
+                replace(t.name, why: reasons.map(\.phrase).joined(separator: ", "), running: running)
             case .unchanged:
                 if let old = t.quantity.old, let new = t.quantity.new, old != new { setCount(t.name, to: counts[t.name] ?? 0) }
+                if forced.types.contains(t.name) { replace(t.name, why: "rollout requested", running: running) }
             }
         }
+        forced = ([], RolloutOverrides())
+        closeStaleRoutes()
+        if let failure = openRoutes() { event("router: \(failure)") }
         event("reloaded (generation \(generation))")
         startWaitingTypes()
+    }
+
+    /// Replaces a type's running instances by the new generation: a routed type by its rollout
+    /// strategy (blue-green or canary, with the router switching), anything else one instance
+    /// at a time.
+    private func replace(_ typeName: String, why: String, running: [Int]) {
+        breakers[typeName] = nil
+        probes[typeName] = nil
+        let count = desired[typeName] ?? 0
+        let old = running.filter { (members[$0].identity.number ?? 0) <= count && members[$0].identity.generation < generation }
+            .compactMap { members[$0].identity.number }.sorted()
+        let settings = plan.app.settings(typeName)
+        let strategy = forced.overrides.strategy.flatMap { forced.types.contains(typeName) ? $0 : nil } ?? settings.rollout.effectiveStrategy(routed: isRouted(typeName))
+        if routes[typeName] != nil, !settings.singleton, strategy != .rolling, !old.isEmpty {
+            event("\(typeName): \(why), rolling out \(plural(count, "instance")) (\(strategy.rawValue))")
+            let overrides = forced.types.contains(typeName) ? forced.overrides : RolloutOverrides()
+            beginRollout(typeName, strategy: strategy, overrides: overrides, now: Clock.monotonicNanos())
+            return
+        }
+        let order: Replacement.Order = stopsFirst(typeName) ? .stopFirst : .startFirst
+        event("\(typeName): \(why), replacing \(plural(old.count, "instance"))\(old.isEmpty ? "" : order == .stopFirst ? " (each stopped before its successor starts)" : " (each once its successor is ready)")")
+        guard !old.isEmpty else {
+            if forced.types.contains(typeName) { recordOutcome(typeName, .promoted) }
+            return
+        }
+        var replacement = Replacement(type: typeName, order: order, numbers: old)
+        let actions = replacement.begin()
+        replacements[typeName] = replacement
+        carryOut(actions, typeName)
     }
 
     /// Applies a new count like `scale`; a new type whose `after` is not ready waits for it.
@@ -161,7 +195,11 @@ extension Supervisor {
     /// (two must never run), or instances that bind `$PORT` (a `web`, or a type checked on its
     /// port), which could not bind it beside the old ones until a router stands in front.
     func stopsFirst(_ type: String) -> Bool {
-        if plan.app.settings(type).singleton || type == "web" { return true }
+        if plan.app.settings(type).singleton { return true }
+        // Behind the router each instance has a private port of its own: the new one binds
+        // beside the old one.
+        if routes[type] != nil { return false }
+        if type == "web" { return true }
         return (plan.app.manifest.healthchecks[type] ?? []).contains { check in
             switch check.probe {
             case .tcp, .http: true
@@ -193,6 +231,7 @@ extension Supervisor {
             case .finished:
                 replacements[typeName] = nil
                 event("\(typeName): every instance runs generation \(generation)")
+                recordOutcome(typeName, .promoted)
                 retryQueuedReload()
             case .abandoned(let n):
                 replacements[typeName] = nil
@@ -200,6 +239,7 @@ extension Supervisor {
                 event("\(typeName): reload stopped: \(typeName).\(n) of generation \(generation) failed before it was ready; "
                       + (stopFirst ? "it had no old instance beside it, so its restart policy decides (as for any failed start); " : "the old \(typeName).\(n) runs on; ")
                       + "the instances not replaced keep their generation")
+                recordOutcome(typeName, .rolledBack("\(typeName).\(n) of generation \(generation) failed before it was ready"))
                 retryQueuedReload()
             }
         }
@@ -215,6 +255,7 @@ extension Supervisor {
     func abandonReplacement(of typeName: String, by action: String) {
         guard let r = replacements.removeValue(forKey: typeName) else { return }
         event("\(typeName): \(action) took over; the reload stops replacing it (\(r.remaining) left at their generation)")
+        recordOutcome(typeName, .aborted)
         for (serial, c) in candidates where c.type == typeName {
             candidates[serial] = nil
             members[serial].replacing = false
@@ -272,7 +313,7 @@ extension Supervisor {
     /// A SIGHUP that came while a reload was under way runs once that reload is done (a
     /// signal cannot be told to try again, as `paas reload` is with 75).
     func retryQueuedReload() {
-        guard reloadQueued, replacements.isEmpty, pendingReload == nil, runState.phase == .running else { return }
+        guard reloadQueued, replacements.isEmpty, rollouts.isEmpty, pendingReload == nil, runState.phase == .running else { return }
         reloadQueued = false
         _ = reload(by: "SIGHUP, queued")
     }

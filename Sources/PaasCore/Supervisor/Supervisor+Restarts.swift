@@ -79,6 +79,8 @@ extension Supervisor {
             case .restart(let name): restartDue(name, now: now)
             case .breaker(let typeName): breakerDue(typeName, now: now)
             case .probe(let typeName): probeDue(typeName, now: now)
+            case .drain: checkDrains(now: now)
+            case .rollout(let typeName): rolloutDue(typeName, now: now)
             }
         }
     }

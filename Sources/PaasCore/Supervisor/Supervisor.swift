@@ -1,8 +1,11 @@
 package import PaasConfig
+import PaasRouter
 
 /// What `paas up` runs, decided from the configuration before anything starts.
 package struct RunPlan: Sendable {
     package var app: AppConfig
+    /// Whether routed types get the router (`paas up --no-router`: foreman's direct ports).
+    package var routerEnabled = true
     /// The types to run (all of the formation, or those named on the command line).
     package var types: [ProcessType]
     package var runRelease: Bool
@@ -73,6 +76,7 @@ package final class Supervisor {
         static let pipes: UInt64 = 3
         package static let control: UInt64 = 4
         static let guardian: UInt64 = 5
+        static let router: UInt64 = 6
         static let firstStream: UInt64 = 16
     }
 
@@ -89,6 +93,9 @@ package final class Supervisor {
     var candidates: [Int: (type: String, number: Int)] = [:]
     /// A SIGHUP arrived while a reload was under way: reload again once it is done.
     var reloadQueued = false
+    /// The types `paas rollout` replaces although their configuration did not change, with its
+    /// overrides, while its reload is applied.
+    var forced: (types: [String], overrides: RolloutOverrides) = ([], RolloutOverrides())
     /// A reload waiting for its release phase.
     var pendingReload: (plan: RunPlan, diff: ConfigDiff)?
     /// The processes paas knows about, by serial (a restarted instance is a new member; a
@@ -133,6 +140,8 @@ package final class Supervisor {
     /// What a timer of the owner loop is for.
     enum LoopTimer {
         case restart(String), breaker(String), probe(String), health(Int), checkRun(UInt64), groupKill
+        /// Drained instances to look at; a rollout's counters and deadlines.
+        case drain, rollout(String)
     }
     /// Every deadline of the loop but the run's own and the control socket's.
     var timers = TimerQueue<LoopTimer>()
@@ -144,6 +153,21 @@ package final class Supervisor {
     /// The last signal sent to each instance's process group.
     private var signalledGroups: [Int32: Int32] = [:]
     private var outputClosedHandled = false
+    /// The router in front of routed types; nil with `--no-router` or when none is routed.
+    var router: Router?
+    /// Each routed type's public port and the table last handed to the router.
+    var routes: [String: RouteState] = [:]
+    /// Something that decides a table changed: hand the tables to the router at the end of the turn.
+    var routerDirty = false
+    let routerWake = WakeUp()
+    /// Routed instances out of rotation before they stop, with their drain deadline
+    /// (`byRollout`: the rollout decides when its old set stops).
+    var drains: [Int: (deadline: UInt64, byRollout: Bool)] = [:]
+    /// Rollouts under way, by type, and how the last one of each type ended.
+    var rollouts: [String: RolloutRun] = [:]
+    var rolloutOutcomes: [String: (outcome: Rollout.Outcome, at: Int)] = [:]
+    /// The rollouts' decisions, for `paas rollout` to print (the last ``rolloutLogLimit``).
+    var rolloutLog = RolloutLog()
     private var pipesPaused = false
 
     let outer: Poller
@@ -188,6 +212,13 @@ package final class Supervisor {
         outer.add(writer.loopWake.fd, token: Token.writer)
         outer.add(inner.fd, token: Token.pipes)
         baseEnvironment = ProcessEnvironment.current()
+        // The public ports come first: a port that is taken stops paas before anything starts.
+        if let failure = openRoutes() {
+            OutputFile.writeIfReady(2, "paas: \(failure)\n")
+            router?.shutdown()
+            writer.close()
+            return RunState.startFailureStatus
+        }
 
         if plan.runRelease, let command = plan.app.formation.release {
             event("running release phase: \(command)")
@@ -198,6 +229,7 @@ package final class Supervisor {
         }
 
         while true {
+            syncRouter()
             flushBatch()
             if isFinished() { break }
             let timeout = timeoutMilliseconds()
@@ -208,6 +240,7 @@ package final class Supervisor {
                 case Token.pipes: readPipes()
                 case Token.control: control?.acceptAll()
                 case Token.guardian: guardian?.flush()
+                case Token.router: handleRouterEvents()
                 case Self.checkTokenBase...: handleCheckEvent(event)
                 default: handleControl(event)
                 }
@@ -257,24 +290,37 @@ package final class Supervisor {
         /// The new generation of a start-first replacement: beside the old instance of its
         /// name, which it replaces once ready.
         case candidate
+        /// The new set of a blue-green or canary rollout: beside the old set, under the same
+        /// names, which it takes over at the switch.
+        case rolloutNew
     }
 
-    func startInstance(_ type: ProcessType, _ n: Int, restarts: Int = 0, role: StartRole = .instance) {
-        if let old = current["\(type.name).\(n)"], members[old].state.isFinished, groupStops.contains(members[old].pgid) {
+    /// Returns the new member's serial (nil when the start was deferred or refused).
+    @discardableResult
+    func startInstance(_ type: ProcessType, _ n: Int, restarts: Int = 0, role: StartRole = .instance) -> Int? {
+        if role != .rolloutNew, routes[type.name] == nil, let old = current["\(type.name).\(n)"], members[old].state.isFinished, groupStops.contains(members[old].pgid) {
             // What is left of the old group must be gone first: it may still hold the port.
             deferredStarts[members[old].pgid] = (type.name, n, restarts, role)
-            return
+            return nil
         }
-        let port = type.port(n, base: plan.app.formation.basePort)
+        guard let port = instancePort(type, n) else {
+            event("could not start \(type.name).\(n): every private port of \(type.name)'s block is in use")
+            return nil
+        }
         var identity = InstanceIdentity(name: "\(type.name).\(n)", type: type.name, number: n, port: port, command: type.command, colorIndex: type.index)
         identity.generation = generation
         sinks.formatter.fit(name: identity.name)
         var member = Member(identity: identity, isRelease: false)
         member.restarts = restarts
-        member.replacing = role != .instance
-        if let index = start(member, takesName: role != .candidate), role == .candidate, members.member(index).map({ !$0.state.isFinished }) == true {
+        member.replacing = role == .replacing || role == .candidate
+        // Until the switch, a new-set member's exit is the rollout's business, not its policy's.
+        if role == .rolloutNew { member.state.intent = .remove }
+        let index = start(member, takesName: role == .instance || role == .replacing)
+        if let index, role == .candidate, members.member(index).map({ !$0.state.isFinished }) == true {
             candidates[index] = (type.name, n)
         }
+        routerDirty = true
+        return index
     }
 
     /// Starts a member; returns its serial (also when the spawn failed).
@@ -362,7 +408,7 @@ package final class Supervisor {
             } else if signal == Signal.hangup {
                 // SIGHUP reloads, as nginx and gunicorn do. A terminal hangup still stops
                 // everything: writes to a hung-up terminal fail (EIO), the "output closed" path.
-                if runState.phase == .running && (!replacements.isEmpty || pendingReload != nil) {
+                if runState.phase == .running && (!replacements.isEmpty || !rollouts.isEmpty || pendingReload != nil) {
                     reloadQueued = true
                     event("received SIGHUP during a reload; reloading again once it is done")
                 } else {
@@ -402,6 +448,7 @@ package final class Supervisor {
     private func reapChildren() {
         while case .reaped(let pid, let status) = Processes.reapOne() {
             if let note = guardian?.reaped(pid, status) { event(note); continue } // it died: replaced
+            routerDirty = true
             guard let index = memberByPID.removeValue(forKey: pid) else {
                 if let token = checkByPID.removeValue(forKey: pid) { checkCommandExited(token, status) }
                 signalledStrays.removeValue(forKey: pid)
@@ -436,6 +483,9 @@ package final class Supervisor {
                     perform(runState.releaseExited(status, now: now), reason: .releaseFailed(status))
                 }
                 continue
+            }
+            if rolloutMember(index) != nil {
+                rolloutExited(index, "ended (\(status)) before the switch", now: now)
             }
             var neverReady = false
             if members[index].replacing {
@@ -611,6 +661,9 @@ package final class Supervisor {
             startFormation()
         case .stopAll:
             if let reason { event(describe(reason)) }
+            // No new connection is taken once the formation stops.
+            for name in routes.keys.sorted() { router?.close(route: name) }
+            drains.removeAll()
             for i in members.serials {
                 stopInstance(i)
             }
@@ -630,6 +683,7 @@ package final class Supervisor {
 
     /// A graceful stop of one instance: its type's stop signal, SIGKILL at its stop timeout.
     func stopInstance(_ index: Int) {
+        routerDirty = true
         signal(members[index].state.stop(signal: members[index].stopSignal), index)
     }
 
@@ -749,6 +803,7 @@ package final class Supervisor {
             closeStream(token)
         }
         event("all processes stopped")
+        router?.shutdown()
         flushBatch()
         control?.shutdown()
         guardian?.release()

@@ -50,6 +50,8 @@ let package = Package(
                 "PaasRouter",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Atomics", package: "swift-atomics"),
             ]
         ),
         /// Runs the built `paas` binary (and C fixtures it compiles with cc) against real processes.

@@ -24,7 +24,7 @@ extension Supervisor {
     /// check, a TCP check of `$PORT` within the boot timeout for `web`.
     func checks(for type: String) -> [HealthCheck] {
         var list = plan.app.manifest.healthchecks[type] ?? []
-        if type == "web" && !list.contains(where: { $0.kind == .startup }) {
+        if (type == "web" || routes[type] != nil) && !list.contains(where: { $0.kind == .startup }) {
             var boot = HealthCheck(kind: .startup, probe: .tcp, name: "port accepts within the boot timeout")
             let settings = plan.app.settings(type)
             boot.wait = Self.bootInterval
@@ -38,9 +38,12 @@ extension Supervisor {
     /// A new instance starts its checks.
     func beginHealth(_ index: Int, now: UInt64) {
         let type = members[index].identity.type
-        // With configured startup checks, readiness is theirs alone; otherwise uptime counts too.
+        // With configured startup checks, readiness is theirs alone; otherwise uptime counts too,
+        // except behind the router: there the port that accepts is what traffic needs, and a
+        // new instance gets its share as soon as it accepts.
         let configuredStartup = plan.app.manifest.healthchecks[type]?.contains { $0.kind == .startup } == true
-        health[index] = InstanceHealth(checks: checks(for: type), now: now, minimumUptime: plan.app.settings(type).minimumUptime, uptimeRule: !configuredStartup)
+        let uptimeRule = !configuredStartup && routes[type] == nil
+        health[index] = InstanceHealth(checks: checks(for: type), now: now, minimumUptime: plan.app.settings(type).minimumUptime, uptimeRule: uptimeRule)
         scheduleHealth(index)
     }
 

@@ -30,9 +30,10 @@ extension Supervisor {
         let types = plan.types.filter { isRouted($0.name) && routes[$0.name] == nil }
         guard !types.isEmpty else { return nil }
         if router == nil {
-            let wake = routerWake
+            let wake = WakeUp()
+            routerWake = wake
             router = Router(threads: 1, wake: { wake.signal() })
-            outer.add(routerWake.fd, token: Token.router)
+            outer.add(wake.fd, token: Token.router)
         }
         for type in types {
             let settings = plan.app.settings(type.name)
@@ -117,7 +118,7 @@ extension Supervisor {
 
     /// What the router reported: ejections and returns, as event lines.
     func handleRouterEvents() {
-        routerWake.clear()
+        routerWake?.clear()
         guard let router else { return }
         for e in router.events() {
             switch e {

@@ -159,7 +159,8 @@ package final class Supervisor {
     var routes: [String: RouteState] = [:]
     /// Something that decides a table changed: hand the tables to the router at the end of the turn.
     var routerDirty = false
-    let routerWake = WakeUp()
+    /// Made with the router (a run without one spends no descriptor on it).
+    var routerWake: WakeUp?
     /// Routed instances out of rotation before they stop, with their drain deadline
     /// (`byRollout`: the rollout decides when its old set stops).
     var drains: [Int: (deadline: UInt64, byRollout: Bool)] = [:]

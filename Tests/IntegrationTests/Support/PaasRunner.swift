@@ -108,6 +108,9 @@ final class Running: @unchecked Sendable { // mutable state lives in Mutexes; Pr
         if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
         var env = ProcessInfo.processInfo.environment
         env["NO_COLOR"] = nil
+        // The supervisor's tests run web on its plan's direct ports (foreman's way), as
+        // `--no-router` does; the router's tests turn it on with PAAS_NO_ROUTER=0.
+        env["PAAS_NO_ROUTER"] = "1"
         for (k, v) in environment { env[k] = v }
         process.environment = env
         let o = Pipe(), e = Pipe()

@@ -1,0 +1,73 @@
+"""A small HTTP/1.1 app for the router's tests: answers "<PS> <VERSION>" on $PORT.
+
+Knobs (environment): VERSION (in every answer), FAIL_EVERY=N (every Nth request gets 500),
+NEVER_LISTEN=1 (never binds: never ready), SLOW_MS (delay per request). SIGTERM: stop
+accepting, finish what is open, exit 0.
+"""
+import os, signal, socketserver, sys, threading, time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+name = os.environ.get("PS", "?")
+version = os.environ.get("VERSION", "v1")
+fail_every = int(os.environ.get("FAIL_EVERY", "0"))
+slow = int(os.environ.get("SLOW_MS", "0")) / 1000
+count = 0
+lock = threading.Lock()
+
+if os.environ.get("NEVER_LISTEN") == "1":
+    print(f"{name} {version} never listens", flush=True)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    while True:
+        time.sleep(3600)
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self):
+        global count
+        with lock:
+            count += 1
+            n = count
+        if slow:
+            time.sleep(slow)
+        if self.path.startswith("/ws") and self.headers.get("Upgrade", "").lower() == "websocket":
+            self.send_response(101)
+            self.send_header("Upgrade", "websocket")
+            self.send_header("Connection", "Upgrade")
+            self.end_headers()
+            self.wfile.flush()
+            # Raw echo, prefixed with who answers, until the client closes.
+            while True:
+                data = self.rfile.readline()
+                if not data:
+                    return
+                self.wfile.write(f"{name} {version} ".encode() + data)
+                self.wfile.flush()
+        status = 500 if fail_every and n % fail_every == 0 else 200
+        body = f"{name} {version} {self.headers.get('X-Forwarded-For', '-')} {self.headers.get('X-Request-Id', '-')}\n".encode()
+        self.send_response(status)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+class Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+server = Server(("127.0.0.1", int(os.environ["PORT"])), Handler)
+
+
+def stop(*_):
+    threading.Thread(target=server.shutdown, daemon=True).start()
+
+
+signal.signal(signal.SIGTERM, stop)
+print(f"{name} {version} listening on {os.environ['PORT']}", flush=True)
+server.serve_forever(poll_interval=0.05)
+print(f"{name} {version} stopped", flush=True)

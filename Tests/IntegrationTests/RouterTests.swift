@@ -1,0 +1,262 @@
+import Foundation
+import Testing
+
+/// The router and rollouts (issue 10) with the built binary, real HTTP servers as instances
+/// (Tests/Fixtures/webapp.py) and a load client that counts every failure (load.py).
+@Suite(.serialized)
+struct RouterTests {
+    static let webapp = Binaries.packageRoot.appendingPathComponent("Tests/Fixtures/webapp.py").path
+    static let loadScript = Binaries.packageRoot.appendingPathComponent("Tests/Fixtures/load.py").path
+    static let routerOn = ["PAAS_NO_ROUTER": "0"]
+
+    /// A Procfile whose web is the test app; `.env` gives its VERSION.
+    static func app(version: String = "v1", json: String? = nil, extra: String = "") throws -> TempApp {
+        var files = [".env": "VERSION=\(version)\n"]
+        if let json { files["app.json"] = json }
+        return try TempApp(procfile: "web: exec python3 -u \(webapp)\n\(extra)", files: files)
+    }
+
+    /// One HTTP GET on a fresh connection: (status, body), nil on any failure.
+    static func get(_ port: Int, path: String = "/") -> (status: Int, body: String, headers: String)? {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var tv = timeval(tv_sec: 5, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_port = in_port_t(UInt16(port).bigEndian)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let r = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        guard r == 0 else { return nil }
+        let request = "GET \(path) HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+        _ = request.withCString { send(fd, $0, strlen($0), 0) }
+        var data = [UInt8]()
+        var buf = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = recv(fd, &buf, buf.count, 0)
+            if n <= 0 { break }
+            data += buf[0..<n]
+        }
+        let text = String(decoding: data, as: UTF8.self)
+        guard let split = text.range(of: "\r\n\r\n") else { return nil }
+        let head = String(text[..<split.lowerBound])
+        let parts = head.split(separator: " ")
+        guard parts.count >= 2, let status = Int(parts[1]) else { return nil }
+        return (status, String(text[split.upperBound...]), head)
+    }
+
+    /// The load client, running until `stop()`.
+    final class Load {
+        let stopFile: String, outFile: String
+        let process: Process
+        init(port: Int, keepalive: Bool = false, threads: Int = 4) throws {
+            let dir = FileManager.default.temporaryDirectory.appendingPathComponent("paas-load-\(UUID().uuidString)").path
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+            stopFile = dir + "/stop"
+            outFile = dir + "/out.json"
+            process = Process()
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            process.arguments = ["python3", RouterTests.loadScript, "\(port)", stopFile, outFile, "--threads", "\(threads)"] + (keepalive ? ["--keepalive"] : [])
+            try process.run()
+        }
+
+        /// Stops the client and returns what it counted.
+        func stop() -> (ok: Int, failures: [String: Int], answers: [String: Int], examples: [String]) {
+            _ = FileManager.default.createFile(atPath: stopFile, contents: Data())
+            process.waitUntilExit()
+            guard let data = FileManager.default.contents(atPath: outFile),
+                  let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return (0, ["no result": 1], [:], []) }
+            return (json["ok"] as? Int ?? 0, json["failures"] as? [String: Int] ?? [:], json["answers"] as? [String: Int] ?? [:], json["examples"] as? [String] ?? [])
+        }
+    }
+
+    static func failed(_ f: [String: Int]) -> Int { f.values.reduce(0, +) }
+
+    /// The pids of `web.N started (pid P, port Q, generation G)` event lines.
+    static func startedPids(_ stdout: String, generation: Int) -> [Int32] {
+        stdout.split(separator: "\n").compactMap { line -> Int32? in
+            guard line.contains("started (pid "), line.contains("generation \(generation))") else { return nil }
+            guard let r = line.range(of: "(pid ") else { return nil }
+            return Int32(line[r.upperBound...].prefix { $0.isNumber })
+        }
+    }
+
+    @Test func requestsSpreadOverEveryReadyInstanceAndScaleUnderLoadFailsNothing() throws {
+        let base = Ports.base()
+        let app = try Self.app()
+        defer { app.remove() }
+        let paas = try Running(["up", "--no-color", "-m", "web=3", "-p", "\(base)"], in: app.path, environment: Self.routerOn)
+        #expect(paas.waitForOutput("router: web on port \(base)"))
+        #expect(eventually { psRows(app).filter { $0["ready"] as? Bool == true }.count == 3 })
+        // Private ports from the type's own block; the public one is web.1's plan port.
+        let rows = psRows(app)
+        #expect(Set(rows.compactMap { $0["port"] as? Int }) == [base + 1, base + 2, base + 3])
+        #expect(rows.allSatisfy { $0["public_port"] as? Int == base })
+        var seen = Set<String>()
+        for _ in 0..<30 { if let r = Self.get(base) { seen.insert(String(r.body.split(separator: " ")[0])) } }
+        #expect(seen == ["web.1", "web.2", "web.3"])
+
+        let load = try Self.load(base)
+        #expect(try runPaas(["scale", "web=4"], in: app.path).status == 0)
+        #expect(eventually { psRows(app).filter { $0["ready"] as? Bool == true }.count == 4 })
+        #expect(try runPaas(["scale", "web=2"], in: app.path).status == 0)
+        #expect(eventually { psRows(app).count == 2 })
+        let result = load.stop()
+        #expect(Self.failed(result.failures) == 0, "\(result.failures) \(result.examples)")
+        #expect(result.ok > 50)
+        #expect(result.answers.keys.contains { $0.hasPrefix("web.4") }, "\(result.answers)")
+        paas.signal(SIGTERM)
+        #expect(paas.waitForExit() == 0)
+        #expect(!portAccepts(base))
+    }
+
+    static func load(_ port: Int, keepalive: Bool = false) throws -> Load { try Load(port: port, keepalive: keepalive) }
+
+    @Test func killNineOfOneInstanceCostsNoNewConnection() throws {
+        let base = Ports.base()
+        let app = try Self.app(json: #"{"paas": {"processes": {"web": {"restart": "always"}}}}"#)
+        defer { app.remove() }
+        let paas = try Running(["up", "--no-color", "-m", "web=3", "-p", "\(base)"], in: app.path, environment: Self.routerOn)
+        #expect(eventually { psRows(app).filter { $0["ready"] as? Bool == true }.count == 3 })
+        let load = try Self.load(base)
+        #expect(eventually { Self.get(base) != nil })
+        let victim = try #require(psRows(app).first { $0["name"] as? String == "web.2" }?["pid"] as? Int)
+        kill(pid_t(victim), SIGKILL)
+        #expect(paas.waitForOutput("web.2 killed by SIGKILL"))
+        #expect(eventually { psRows(app).filter { $0["ready"] as? Bool == true }.count == 3 })
+        let result = load.stop()
+        // A connection open on web.2 when it died may fail; no new connection does (refused ones are retried).
+        #expect(result.failures["refused", default: 0] == 0, "\(result.failures) \(result.examples)")
+        #expect(result.failures["timeout", default: 0] == 0)
+        #expect(result.failures["reset", default: 0] <= 4, "\(result.failures) \(result.examples)")
+        paas.signal(SIGTERM)
+        #expect(paas.waitForExit() == 0)
+    }
+
+    @Test func blueGreenUnderLoadFailsNothingAndLeavesOnlyTheNewSet() throws {
+        let base = Ports.base()
+        let app = try Self.app(json: #"{"paas": {"processes": {"web": {"rollout": {"drain_timeout": 5}}}}}"#)
+        defer { app.remove() }
+        let paas = try Running(["up", "--no-color", "-m", "web=2", "-p", "\(base)"], in: app.path, environment: Self.routerOn)
+        #expect(eventually { psRows(app).filter { $0["ready"] as? Bool == true }.count == 2 })
+        let oldPids = psRows(app).compactMap { $0["pid"] as? Int }
+        let fresh = try Self.load(base)
+        let kept = try Self.load(base, keepalive: true)
+        try app.write(".env", "VERSION=v2\n")
+        let r = try runPaas(["rollout", "web"], in: app.path, timeout: 60)
+        #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
+        #expect(r.stdout.contains("switching every new connection to the new set"), "\(r.stdout)")
+        #expect(r.stdout.contains("web: rollout promoted"))
+        for load in [fresh, kept] {
+            let result = load.stop()
+            #expect(Self.failed(result.failures) == 0, "\(result.failures) \(result.examples)")
+            #expect(result.answers.keys.contains { $0.hasSuffix("v2") }, "\(result.answers)")
+        }
+        for _ in 0..<10 { #expect(Self.get(base)?.body.contains(" v2 ") == true) }
+        #expect(eventually { oldPids.allSatisfy { !ProcTable.isAlive(Int32($0)) } })
+        #expect(psRows(app).count == 2 && psRows(app).allSatisfy { $0["generation"] as? Int == 2 })
+        paas.signal(SIGTERM)
+        #expect(paas.waitForExit() == 0)
+    }
+
+    @Test func aNewSetThatNeverGetsReadyIsStoppedAndTheOldOneServesThroughout() throws {
+        let base = Ports.base()
+        let app = try Self.app(json: #"{"paas": {"processes": {"web": {"boot_timeout": 60, "rollout": {"deploy_timeout": 2}}}}}"#)
+        defer { app.remove() }
+        let paas = try Running(["up", "--no-color", "-m", "web=2", "-p", "\(base)"], in: app.path, environment: Self.routerOn)
+        #expect(eventually { psRows(app).filter { $0["ready"] as? Bool == true }.count == 2 })
+        let load = try Self.load(base)
+        try app.write(".env", "VERSION=v2\nNEVER_LISTEN=1\n")
+        let r = try runPaas(["rollout", "web"], in: app.path, timeout: 60)
+        #expect(r.status == 1, "\(r.stdout)\(r.stderr)")
+        #expect(r.stdout.contains("the new set was not ready in time (0/2 ready)"), "\(r.stdout)")
+        let result = load.stop()
+        #expect(Self.failed(result.failures) == 0, "\(result.failures) \(result.examples)")
+        #expect(result.answers.keys.allSatisfy { $0.hasSuffix("v1") }, "\(result.answers)")
+        // Nothing of the new set is left.
+        #expect(eventually { psRows(app).count == 2 && psRows(app).allSatisfy { $0["generation"] as? Int == 1 } })
+        let newSet = Self.startedPids(paas.stdout, generation: 2)
+        #expect(newSet.count == 2)
+        #expect(eventually { newSet.allSatisfy { !ProcTable.isAlive($0) } })
+        paas.signal(SIGTERM)
+        #expect(paas.waitForExit() == 0)
+    }
+
+    @Test func aCanaryThatAnswers500IsRolledBackAtTheFirstStep() throws {
+        let base = Ports.base()
+        let app = try Self.app(json: #"{"paas": {"processes": {"web": {"router": "http", "rollout": {"strategy": "canary", "steps": [25, 100], "step_duration": 30}}}}}"#)
+        defer { app.remove() }
+        let paas = try Running(["up", "--no-color", "-m", "web=2", "-p", "\(base)"], in: app.path, environment: Self.routerOn)
+        #expect(eventually { psRows(app).filter { $0["ready"] as? Bool == true }.count == 2 })
+        let load = try Self.load(base)
+        try app.write(".env", "VERSION=v2\nFAIL_EVERY=3\n")
+        let r = try runPaas(["rollout", "web"], in: app.path, timeout: 60)
+        #expect(r.status == 1, "\(r.stdout)\(r.stderr)")
+        #expect(r.stdout.contains("rolling back: canary error rate"), "\(r.stdout)")
+        #expect(!r.stdout.contains("step 2 of 2"))
+        _ = load.stop()
+        #expect(eventually { psRows(app).count == 2 && psRows(app).allSatisfy { $0["generation"] as? Int == 1 } })
+        for _ in 0..<10 { #expect(Self.get(base)?.body.contains(" v1 ") == true) }
+        paas.signal(SIGTERM)
+        #expect(paas.waitForExit() == 0)
+    }
+
+    @Test func aHealthyCanaryGoesToAHundredPercentAndAbortAndPromoteWorkMidway() throws {
+        let base = Ports.base()
+        let app = try Self.app(json: #"{"paas": {"processes": {"web": {"rollout": {"strategy": "canary", "steps": [50, 100], "step_duration": 0.5, "drain_timeout": 2}}}}}"#)
+        defer { app.remove() }
+        let paas = try Running(["up", "--no-color", "-m", "web=2", "-p", "\(base)"], in: app.path, environment: Self.routerOn)
+        #expect(eventually { psRows(app).filter { $0["ready"] as? Bool == true }.count == 2 })
+        let load = try Self.load(base)
+        try app.write(".env", "VERSION=v2\n")
+        let r = try runPaas(["rollout", "web"], in: app.path, timeout: 60)
+        #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
+        #expect(r.stdout.contains("step 2 of 2: 100 %"), "\(r.stdout)")
+        let result = load.stop()
+        #expect(Self.failed(result.failures) == 0, "\(result.failures) \(result.examples)")
+        #expect(eventually { psRows(app).count == 2 && psRows(app).allSatisfy { $0["generation"] as? Int == 2 } })
+
+        // Abort mid-way: back to the set that served before.
+        try app.write(".env", "VERSION=v3\n")
+        let aborted = try Running(["rollout", "web", "--step-duration", "60"], in: app.path)
+        #expect(eventually { (try? runPaas(["rollout", "status"], in: app.path).stdout.contains("step 1")) == true })
+        #expect(try runPaas(["rollout", "abort"], in: app.path).status == 0)
+        #expect(aborted.waitForExit() == 1)
+        #expect(eventually { psRows(app).count == 2 && psRows(app).allSatisfy { $0["generation"] as? Int == 2 } })
+
+        // Promote mid-way: the new set takes everything at once.
+        let promoted = try Running(["rollout", "web", "--step-duration", "60"], in: app.path)
+        #expect(eventually { (try? runPaas(["rollout", "status"], in: app.path).stdout.contains("step 1")) == true })
+        #expect(try runPaas(["rollout", "promote"], in: app.path).status == 0)
+        #expect(promoted.waitForExit(timeout: 30) == 0)
+        #expect(eventually { psRows(app).count == 2 && Self.get(base)?.body.contains(" v3 ") == true })
+        paas.signal(SIGTERM)
+        #expect(paas.waitForExit() == 0)
+    }
+
+    @Test func everyInstanceDownAnswersAtOnceAndTheRouterLeavesNothingAfterKillNine() throws {
+        let base = Ports.base()
+        let app = try Self.app(json: #"{"paas": {"processes": {"web": {"router": "http", "fallback": "503.html", "restart": "always", "backoff": {"initial": 30, "max": 60}}}}}"#)
+        defer { app.remove() }
+        try app.write("503.html", "<h1>back soon</h1>\n")
+        let paas = try Running(["up", "--no-color", "-p", "\(base)"], in: app.path, environment: Self.routerOn)
+        #expect(eventually { psRows(app).first?["ready"] as? Bool == true })
+        let pid = try #require(psRows(app).first?["pid"] as? Int)
+        kill(pid_t(pid), SIGKILL)
+        #expect(paas.waitForOutput("restarting in"))
+        let started = Date()
+        let answer = Self.get(base)
+        let elapsed = Date().timeIntervalSince(started)
+        #expect(answer?.status == 503)
+        #expect(answer?.headers.lowercased().contains("retry-after:") == true)
+        #expect(answer?.body.contains("back soon") == true)
+        #expect(elapsed < 0.5, "503 took \(elapsed) s")
+        // kill -9 of paas: nothing left running, nothing listening.
+        let children = ProcTable.children(of: paas.pid)
+        paas.signal(SIGKILL)
+        _ = paas.waitForExit()
+        #expect(eventually { !portAccepts(base) })
+        #expect(eventually { children.allSatisfy { !ProcTable.isAlive($0) } })
+    }
+}

@@ -215,6 +215,8 @@ final class TestBackend: Sendable {
         /// HTTP/1.1: answers with its name and the request's headers; `/status/NNN` answers NNN;
         /// an `Upgrade:` request gets 101, then raw bytes are echoed.
         case http
+        /// HTTP, every answer with this status.
+        case httpStatus(Int)
     }
 
     let name: String
@@ -242,6 +244,9 @@ final class TestBackend: Sendable {
                     case .http:
                         try ops.configureHTTPServerPipeline(withServerUpgrade: ([], { _ in }))
                         try ops.addHandler(HTTPTestHandler(name: name))
+                    case .httpStatus(let code):
+                        try ops.configureHTTPServerPipeline(withServerUpgrade: ([], { _ in }))
+                        try ops.addHandler(HTTPTestHandler(name: name, status: code))
                     }
                 }
             }
@@ -324,9 +329,13 @@ final class HTTPTestHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
     let name: String
+    let fixedStatus: Int?
     var head: HTTPRequestHead?
     var body = 0
-    init(name: String) { self.name = name }
+    init(name: String, status: Int? = nil) {
+        self.name = name
+        self.fixedStatus = status
+    }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
@@ -366,7 +375,7 @@ final class HTTPTestHandler: ChannelInboundHandler, RemovableChannelHandler {
             }
             return
         }
-        var status = HTTPResponseStatus.ok
+        var status = HTTPResponseStatus(statusCode: fixedStatus ?? 200)
         let parts = head.uri.split(separator: "/")
         if parts.count == 2, parts[0] == "status", let code = Int(parts[1]) {
             status = HTTPResponseStatus(statusCode: code)

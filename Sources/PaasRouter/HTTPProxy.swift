@@ -351,7 +351,9 @@ final class HTTPProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             .channelOption(.tcpOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHTTPClientHandlers(leftOverBytesStrategy: .forwardBytes)
+                    // 1xx answers (100 Continue, 103 Early Hints) are passed on to the client.
+                    let decoder = HTTPResponseDecoder(leftOverBytesStrategy: .forwardBytes, informationalResponseStrategy: .forward)
+                    try channel.pipeline.syncOperations.addHandlers([HTTPRequestEncoder(), ByteToMessageHandler(decoder)])
                 }
             }
             .connect(host: "127.0.0.1", port: lease.backend.port)
@@ -424,6 +426,12 @@ final class HTTPProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             return
         }
         switch part {
+        case .head(var head) where head.status.code < 200 && head.status.code != 101:
+            stripHopByHop(&head.headers)
+            head.version = ex.clientVersion
+            if ex.clientVersion != .http1_0 {
+                context.writeAndFlush(wrapOutboundOut(.head(head)), promise: nil)
+            }
         case .head(var head):
             ex.responseStarted = true
             ex.retained = nil
@@ -587,7 +595,6 @@ final class HTTPProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             remove(clientOps, HTTPServerPipelineHandler.self)
             remove(clientOps, HTTPResponseEncoder.self)
             remove(backendOps, HTTPBackendHandler.self)
-            remove(backendOps, NIOHTTPRequestHeadersValidator.self)
             remove(backendOps, HTTPRequestEncoder.self)
             remove(backendOps, ByteToMessageHandler<HTTPResponseDecoder>.self)
             remove(clientOps, ByteToMessageHandler<HTTPRequestDecoder>.self)

@@ -219,4 +219,40 @@ struct RouterHTTPTests {
         #expect(c.readResponse()?.status == 502)
         #expect(eventually { f.snapshot()[1]?.resets == 1 && f.snapshot()[1]?.active == 0 })
     }
+
+    @Test("Expect: 100-continue gets the backend's 100 through, then the answer")
+    func expectContinue() throws {
+        let app = try TestBackend(name: "app", behaviour: .http)
+        defer { app.stop() }
+        let f = try RouterFixture(mode: .http)
+        f.update([app.backend(id: 1)])
+        let c = try f.connect()
+        c.send("POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n")
+        #expect(c.readResponse()?.status == 100)
+        c.send("12345")
+        let r = try #require(c.readResponse())
+        #expect(r.status == 200 && seen(r)["body"] == "5")
+        #expect(f.snapshot()[1]?.statusClasses == [0, 1, 0, 0, 0])
+    }
+
+    @Test("a client that stops reading a large answer does not make the router buffer it")
+    func backpressure() throws {
+        let hose = try TestBackend(name: "hose", behaviour: .httpFirehose)
+        defer { hose.stop() }
+        let f = try RouterFixture(mode: .http)
+        f.update([hose.backend(id: 1)])
+        let c = try f.connect()
+        c.send(get("/"))
+        #expect(c.readLine()?.hasPrefix("HTTP/1.1 200") == true)
+        var last = -1
+        #expect(eventually(10) {
+            let now = hose.writtenCount
+            defer { last = now }
+            usleep(200_000)
+            return now == last
+        })
+        #expect(hose.writtenCount < 32 << 20, "the backend wrote \(hose.writtenCount) bytes to a client that reads nothing")
+        #expect(c.read(exactly: 1 << 20)?.count == 1 << 20)
+        #expect(eventually { hose.writtenCount > last })
+    }
 }

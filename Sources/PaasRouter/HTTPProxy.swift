@@ -288,8 +288,12 @@ final class HTTPProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     private func makeExchange(_ clientHead: HTTPRequestHead) -> Exchange {
         var head = clientHead
-        let isUpgrade = head.headers.contains(name: "upgrade")
+        // As the request decoder sees it (it stops parsing after such a request): an Upgrade
+        // header named in Connection, or CONNECT (not tunnelled: answered, then closed).
+        let connection = head.headers[canonicalForm: "connection"].map { $0.lowercased() }
         let upgrade = head.headers["upgrade"]
+        let isUpgrade = !upgrade.isEmpty && connection.contains("upgrade")
+        let stopsParsing = isUpgrade || head.method == .CONNECT
         stripHopByHop(&head.headers)
         if isUpgrade {
             head.headers.add(name: "Connection", value: "Upgrade")
@@ -306,7 +310,7 @@ final class HTTPProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         }
         head.version = .http1_1
         return Exchange(
-            head: head, clientVersion: clientHead.version, clientKeepAlive: clientHead.isKeepAlive && !isUpgrade,
+            head: head, clientVersion: clientHead.version, clientKeepAlive: clientHead.isKeepAlive && !stopsParsing,
             isUpgrade: isUpgrade)
     }
 

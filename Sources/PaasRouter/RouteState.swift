@@ -19,6 +19,11 @@ final class BackendStats: Sendable {
         counter.wrappingIncrement(by: n, ordering: .relaxed)
     }
 
+    func addLatency(_ ns: UInt64) {
+        latencyTotal.wrappingIncrement(by: ns, ordering: .relaxed)
+        latencyCount.wrappingIncrement(ordering: .relaxed)
+    }
+
     func counters(ejected: Bool) -> BackendCounters {
         var c = BackendCounters()
         c.active = active.load(ordering: .relaxed)
@@ -215,6 +220,10 @@ final class RouteState: Sendable {
 
     func snapshot() -> [Int: BackendCounters] {
         core.withLockedValue { $0.snapshot() }
+    }
+
+    func isInTable(_ id: Int) -> Bool {
+        core.withLockedValue { $0.inTable(id) }
     }
 
     /// tcp: a backend for a new connection, or nil (nothing can take it).

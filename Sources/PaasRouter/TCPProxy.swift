@@ -278,6 +278,7 @@ final class TCPFrontHandler: ChannelDuplexHandler, RemovableChannelHandler {
             // Closed between connect and now: the glue saw no channelInactive.
             session.backendInactive()
             context.close(promise: nil)
+            return
         }
         context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
         // The glue now decides when to read.

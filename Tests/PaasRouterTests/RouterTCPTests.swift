@@ -1,3 +1,5 @@
+import Atomics
+import Dispatch
 import Testing
 
 @testable import PaasRouter
@@ -247,5 +249,91 @@ struct RouterTCPTests {
         // Reading again lets it go on.
         #expect(c.read(exactly: 1 << 20)?.count == 1 << 20)
         #expect(eventually { hose.writtenCount > last })
+    }
+
+    @Test("a connect that hangs times out after about a second, counts an error, and is retried")
+    func connectTimeout() throws {
+        let stuck = StuckListener()
+        let live = try TestBackend(name: "live", behaviour: .echo)
+        defer { live.stop() }
+        let f = try RouterFixture(ejectionErrors: 1000)
+        f.update([Backend(id: 1, name: "stuck", port: stuck.port), live.backend(id: 2)])
+        let start = monotonicNow()
+        let c = try f.connect(timeout: 5)
+        #expect(c.readLine() == "live")
+        let seconds = Double(monotonicNow() - start) / 1e9
+        #expect(seconds > 0.9 && seconds < 2.5, "answered after \(seconds) s")
+        #expect(f.snapshot()[1]?.connectErrors == 1)
+        #expect(f.snapshot()[1]?.active == 0)
+    }
+
+    @Test("listen: an adopted listening descriptor; a taken port; a descriptor that is no socket")
+    func listenSources() throws {
+        let echo = try TestBackend(name: "echo", behaviour: .echo)
+        defer { echo.stop() }
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        _ = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        #expect(listen(fd, 128) == 0)
+        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) }
+        }
+        let expected = Int(UInt16(bigEndian: addr.sin_port))
+
+        let router = Router(wake: {})
+        defer { router.shutdown() }
+        router.update(route: "web", table: RouteTable(backends: [echo.backend(id: 1)]))
+        let port = try router.listen(RouteSettings(name: "web", mode: .tcp, source: .descriptor(fd)))
+        #expect(port == expected)
+        #expect(try TestClient(port: port).readLine() == "echo")
+
+        let other = Router(wake: {})
+        defer { other.shutdown() }
+        #expect {
+            _ = try other.listen(RouteSettings(name: "web", mode: .tcp, source: .port(port)))
+        } throws: { error in
+            (error as? RouterError)?.description == "port \(port) is in use (EADDRINUSE)"
+        }
+        let devnull = open("/dev/null", O_RDONLY)
+        defer { close(devnull) }
+        #expect {
+            _ = try other.listen(RouteSettings(name: "worker", mode: .tcp, source: .descriptor(devnull)))
+        } throws: { error in
+            (error as? RouterError)?.description.hasPrefix("descriptor \(devnull)") == true
+        }
+        // Closing a route stops new connections; listening again works.
+        router.close(route: "web")
+        #expect(throws: (any Error).self) { try TestClient(port: port) }
+    }
+
+    @Test("two router threads, eight client threads: every connection answered, counters add up")
+    func threads() throws {
+        let backends = try (1...4).map { try TestBackend(name: "b\($0)", behaviour: .quietEcho) }
+        defer { backends.forEach { $0.stop() } }
+        let f = try RouterFixture(threads: 2)
+        f.update(backends.enumerated().map { $1.backend(id: $0 + 1) })
+        let port = f.port
+        let failures = ManagedAtomic<Int>(0)
+        DispatchQueue.concurrentPerform(iterations: 8) { _ in
+            for i in 0..<50 {
+                guard let c = try? TestClient(port: port) else {
+                    failures.wrappingIncrement(ordering: .relaxed)
+                    continue
+                }
+                c.send("line \(i)\n")
+                if c.readLine() != "line \(i)" { failures.wrappingIncrement(ordering: .relaxed) }
+            }
+        }
+        #expect(failures.load(ordering: .relaxed) == 0)
+        #expect(eventually {
+            let s = f.snapshot()
+            return s.values.map(\.total).reduce(0, +) == 400 && s.values.allSatisfy { $0.active == 0 }
+        })
+        #expect(f.snapshot().values.allSatisfy { $0.total >= 50 })
     }
 }

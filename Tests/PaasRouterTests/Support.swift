@@ -215,6 +215,10 @@ final class TestBackend: Sendable {
         /// HTTP/1.1: answers with its name and the request's headers; `/status/NNN` answers NNN;
         /// an `Upgrade:` request gets 101, then raw bytes are echoed.
         case http
+        /// HTTP, every answer with this status.
+        case httpStatus(Int)
+        /// HTTP: answers every request with an endless chunked body, written while writable.
+        case httpFirehose
     }
 
     let name: String
@@ -242,6 +246,12 @@ final class TestBackend: Sendable {
                     case .http:
                         try ops.configureHTTPServerPipeline(withServerUpgrade: ([], { _ in }))
                         try ops.addHandler(HTTPTestHandler(name: name))
+                    case .httpFirehose:
+                        try ops.configureHTTPServerPipeline()
+                        try ops.addHandler(HTTPFirehoseHandler(written: written))
+                    case .httpStatus(let code):
+                        try ops.configureHTTPServerPipeline(withServerUpgrade: ([], { _ in }))
+                        try ops.addHandler(HTTPTestHandler(name: name, status: code))
                     }
                 }
             }
@@ -324,15 +334,22 @@ final class HTTPTestHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
     let name: String
+    let fixedStatus: Int?
     var head: HTTPRequestHead?
     var body = 0
-    init(name: String) { self.name = name }
+    init(name: String, status: Int? = nil) {
+        self.name = name
+        self.fixedStatus = status
+    }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
         case .head(let h):
             head = h
             body = 0
+            if h.headers["expect"].first?.lowercased() == "100-continue" {
+                context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .continue))), promise: nil)
+            }
         case .body(let b):
             body += b.readableBytes
         case .end:
@@ -366,7 +383,7 @@ final class HTTPTestHandler: ChannelInboundHandler, RemovableChannelHandler {
             }
             return
         }
-        var status = HTTPResponseStatus.ok
+        var status = HTTPResponseStatus(statusCode: fixedStatus ?? 200)
         let parts = head.uri.split(separator: "/")
         if parts.count == 2, parts[0] == "status", let code = Int(parts[1]) {
             status = HTTPResponseStatus(statusCode: code)
@@ -424,4 +441,71 @@ final class RouterFixture {
     }
 
     func connect(timeout: Double = 5) throws -> TestClient { try TestClient(port: port, timeout: timeout) }
+}
+
+final class HTTPFirehoseHandler: ChannelInboundHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+    let written: ManagedAtomic<Int>
+    let chunk = ByteBuffer(repeating: 0x62, count: 65536)
+    var answering = false
+    init(written: ManagedAtomic<Int>) { self.written = written }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard case .end = unwrapInboundIn(data) else { return }
+        answering = true
+        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .ok))), promise: nil)
+        pump(context)
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) { pump(context) }
+
+    private func pump(_ context: ChannelHandlerContext) {
+        while answering && context.channel.isActive && context.channel.isWritable {
+            context.writeAndFlush(wrapOutboundOut(.body(.byteBuffer(chunk))), promise: nil)
+            written.wrappingIncrement(by: chunk.readableBytes, ordering: .relaxed)
+        }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) { context.close(promise: nil) }
+}
+
+/// A listening socket whose accept queue is full (backlog 0, never accepted): a connect to it
+/// hangs until it times out.
+final class StuckListener {
+    let fd: Int32
+    let port: Int
+    private var fillers: [Int32] = []
+
+    init() {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        self.fd = fd
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        _ = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        listen(fd, 0)
+        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) }
+        }
+        port = Int(UInt16(bigEndian: addr.sin_port))
+        var fillers: [Int32] = []
+        for _ in 0..<3 {
+            let f = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
+            _ = withUnsafePointer(to: &addr) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(f, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
+            fillers.append(f)
+        }
+        self.fillers = fillers
+        usleep(50_000)
+    }
+
+    deinit {
+        for f in fillers { close(f) }
+        close(fd)
+    }
 }

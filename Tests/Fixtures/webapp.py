@@ -44,6 +44,13 @@ class Handler(BaseHTTPRequestHandler):
                     return
                 self.wfile.write(f"{name} {version} ".encode() + data)
                 self.wfile.flush()
+        if self.path == "/health":
+            # Unready while a file `unready-<PS>` exists in the app root.
+            status = 503 if os.path.exists(f"unready-{name}") else 200
+            self.send_response(status)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         status = 500 if fail_every and n % fail_every == 0 else 200
         body = f"{name} {version} {self.headers.get('X-Forwarded-For', '-')} {self.headers.get('X-Request-Id', '-')}\n".encode()
         self.send_response(status)

@@ -134,15 +134,19 @@ struct RouterTests {
         #expect(paas.waitForExit() == 0)
     }
 
-    @Test func blueGreenUnderLoadFailsNothingAndLeavesOnlyTheNewSet() throws {
+    /// In http mode the router sees where requests end, so a kept-alive client moves to the new
+    /// set with its next request; in tcp mode only new connections can (a kept-alive one stays
+    /// on its old instance until the drain ends, and an app that exits mid-request fails it).
+    @Test(arguments: ["http", "tcp"])
+    func blueGreenUnderLoadFailsNothingAndLeavesOnlyTheNewSet(mode: String) throws {
         let base = Ports.base()
-        let app = try Self.app(json: #"{"paas": {"processes": {"web": {"rollout": {"drain_timeout": 5}}}}}"#)
+        let app = try Self.app(json: #"{"paas": {"processes": {"web": {"router": "\#(mode)", "rollout": {"drain_timeout": 5}}}}}"#)
         defer { app.remove() }
         let paas = try Running(["up", "--no-color", "-m", "web=2", "-p", "\(base)"], in: app.path, environment: Self.routerOn)
         #expect(eventually { psRows(app).filter { $0["ready"] as? Bool == true }.count == 2 })
         let oldPids = psRows(app).compactMap { $0["pid"] as? Int }
         let fresh = try Self.load(base)
-        let kept = try Self.load(base, keepalive: true)
+        let kept = mode == "http" ? try Self.load(base, keepalive: true) : try Self.load(base)
         try app.write(".env", "VERSION=v2\n")
         let r = try runPaas(["rollout", "web"], in: app.path, timeout: 60)
         #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
@@ -235,6 +239,99 @@ struct RouterTests {
         #expect(paas.waitForExit() == 0)
     }
 
+    /// A WebSocket through http mode stays on its old instance across a blue-green switch, and
+    /// the old set is stopped once it closes (before the drain deadline).
+    @Test func aWebSocketSurvivesABlueGreenSwitch() throws {
+        let base = Ports.base()
+        let app = try Self.app(json: #"{"paas": {"processes": {"web": {"router": "http", "rollout": {"drain_timeout": 30}}}}}"#)
+        defer { app.remove() }
+        let paas = try Running(["up", "--no-color", "-p", "\(base)"], in: app.path, environment: Self.routerOn)
+        #expect(eventually { psRows(app).first?["ready"] as? Bool == true })
+        let ws = try #require(RawClient(port: base))
+        defer { ws.close() }
+        ws.send("GET /ws HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
+        #expect(ws.readUntil("\r\n\r\n")?.hasPrefix("HTTP/1.1 101") == true)
+        ws.send("one\n")
+        #expect(ws.readUntil("\n") == "web.1 v1 one\n")
+        try app.write(".env", "VERSION=v2\n")
+        let rollout = try Running(["rollout", "web"], in: app.path)
+        #expect(paas.waitForOutput("switching every new connection to the new set", timeout: 30))
+        #expect(eventually { Self.get(base)?.body.contains(" v2 ") == true })
+        ws.send("two\n")
+        #expect(ws.readUntil("\n") == "web.1 v1 two\n")
+        #expect(rollout.process.isRunning, "the rollout waits for the old set to drain")
+        ws.close()
+        #expect(rollout.waitForExit(timeout: 20) == 0, "\(rollout.stdout)")
+        #expect(rollout.stdout.contains("old set drained"), "\(rollout.stdout)")
+        paas.signal(SIGTERM)
+        #expect(paas.waitForExit() == 0)
+    }
+
+    /// A readiness check that fails takes an instance out of rotation; back in when it passes.
+    @Test func aFailingReadinessCheckTakesAnInstanceOutAndBackIn() throws {
+        let base = Ports.base()
+        let json = #"{"healthchecks": {"web": [{"type": "readiness", "path": "/health", "wait": 0.1, "attempts": 1, "timeout": 1}]}}"#
+        let app = try Self.app(json: json)
+        defer { app.remove() }
+        let paas = try Running(["up", "--no-color", "-m", "web=2", "-p", "\(base)"], in: app.path, environment: Self.routerOn)
+        #expect(eventually { psRows(app).filter { $0["ready"] as? Bool == true }.count == 2 })
+        try app.write("unready-web.2", "")
+        #expect(paas.waitForOutput("web.2 unready"))
+        for _ in 0..<20 { #expect(Self.get(base)?.body.hasPrefix("web.1 ") == true) }
+        try FileManager.default.removeItem(atPath: app.file("unready-web.2"))
+        #expect(eventually { (0..<10).contains { _ in Self.get(base)?.body.hasPrefix("web.2 ") == true } })
+        paas.signal(SIGTERM)
+        #expect(paas.waitForExit() == 0)
+    }
+
+    /// `paas reload` of a routed type's changed config rolls it out (blue-green): no request fails.
+    @Test func aReloadRollsARoutedTypeOutWithoutAFailedRequest() throws {
+        let base = Ports.base()
+        let app = try Self.app(json: #"{"paas": {"processes": {"web": {"rollout": {"drain_timeout": 2}}}}}"#)
+        defer { app.remove() }
+        let paas = try Running(["up", "--no-color", "-m", "web=2", "-p", "\(base)"], in: app.path, environment: Self.routerOn)
+        #expect(eventually { psRows(app).filter { $0["ready"] as? Bool == true }.count == 2 })
+        let load = try Self.load(base)
+        try app.write(".env", "VERSION=v2\n")
+        let r = try runPaas(["reload"], in: app.path)
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(paas.waitForOutput("web: rollout promoted", timeout: 30))
+        let result = load.stop()
+        #expect(Self.failed(result.failures) == 0, "\(result.failures) \(result.examples)")
+        #expect(Self.get(base)?.body.contains(" v2 ") == true)
+        paas.signal(SIGTERM)
+        #expect(paas.waitForExit() == 0)
+    }
+
+    /// `--no-router` gives foreman's direct ports back.
+    @Test func noRouterGivesDirectPorts() throws {
+        let base = Ports.base()
+        let app = try Self.app()
+        defer { app.remove() }
+        let paas = try Running(["up", "--no-color", "--no-router", "-m", "web=2", "-p", "\(base)"], in: app.path, environment: Self.routerOn)
+        #expect(eventually { psRows(app).filter { $0["ready"] as? Bool == true }.count == 2 })
+        #expect(Set(psRows(app).compactMap { $0["port"] as? Int }) == [base, base + 1])
+        #expect(psRows(app).allSatisfy { $0["public_port"] is NSNull })
+        #expect(Self.get(base)?.body.hasPrefix("web.1 ") == true)
+        #expect(Self.get(base + 1)?.body.hasPrefix("web.2 ") == true)
+        #expect(!paas.stdout.contains("router:"))
+        paas.signal(SIGTERM)
+        #expect(paas.waitForExit() == 0)
+    }
+
+    /// A public port that is taken: one clear error, exit 71, nothing started.
+    @Test func aTakenPublicPortStartsNothing() throws {
+        let base = Ports.base()
+        let app = try Self.app(extra: "worker: exec sleep 1000\n")
+        defer { app.remove() }
+        let blocker = try #require(RawListener(port: base))
+        defer { blocker.close() }
+        let r = try runPaas(["up", "--no-color", "-p", "\(base)"], in: app.path, environment: Self.routerOn)
+        #expect(r.status == 71)
+        #expect(r.stderr.contains("web: could not listen on its public port \(base)"), "\(r.stderr)")
+        #expect(!r.stdout.contains("started (pid"))
+    }
+
     @Test func everyInstanceDownAnswersAtOnceAndTheRouterLeavesNothingAfterKillNine() throws {
         let base = Ports.base()
         let app = try Self.app(json: #"{"paas": {"processes": {"web": {"router": "http", "fallback": "503.html", "restart": "always", "backoff": {"initial": 30, "max": 60}}}}}"#)
@@ -259,4 +356,65 @@ struct RouterTests {
         #expect(eventually { !portAccepts(base) })
         #expect(eventually { children.allSatisfy { !ProcTable.isAlive($0) } })
     }
+}
+
+/// A blocking TCP client for the tests' raw protocols (WebSocket after its upgrade).
+final class RawClient {
+    let fd: Int32
+    private var buffer: [UInt8] = []
+
+    init?(port: Int) {
+        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return nil }
+        var tv = timeval(tv_sec: 10, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_port = in_port_t(UInt16(port).bigEndian)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let r = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        if r != 0 { Glibc.close(fd); return nil }
+    }
+
+    func send(_ text: String) { _ = text.withCString { Glibc.send(fd, $0, strlen($0), 0) } }
+
+    /// Reads until `marker` has arrived (within the receive timeout); returns through it.
+    func readUntil(_ marker: String) -> String? {
+        let m = Array(marker.utf8)
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        while true {
+            if let r = find(m) {
+                let out = Array(buffer[..<r])
+                buffer.removeFirst(r)
+                return String(decoding: out, as: UTF8.self)
+            }
+            let n = recv(fd, &chunk, chunk.count, 0)
+            if n <= 0 { return nil }
+            buffer += chunk[0..<n]
+        }
+    }
+
+    private func find(_ m: [UInt8]) -> Int? {
+        guard buffer.count >= m.count else { return nil }
+        for i in 0...(buffer.count - m.count) where Array(buffer[i..<i + m.count]) == m { return i + m.count }
+        return nil
+    }
+
+    func close() { Glibc.close(fd) }
+}
+
+/// A listening socket on 0.0.0.0:port, to take a port away from paas.
+final class RawListener {
+    let fd: Int32
+    init?(port: Int) {
+        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return nil }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_port = in_port_t(UInt16(port).bigEndian)
+        addr.sin_addr.s_addr = INADDR_ANY
+        let r = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        guard r == 0, listen(fd, 8) == 0 else { Glibc.close(fd); return nil }
+    }
+    func close() { Glibc.close(fd) }
 }

@@ -1,6 +1,7 @@
 """A small HTTP/1.1 app for the router's tests: answers "<PS> <VERSION>" on $PORT.
 
 Knobs (environment): VERSION (in every answer), FAIL_EVERY=N (every Nth request gets 500),
+CRASH_AFTER=N (exits with status 3 at its Nth request),
 NEVER_LISTEN=1 (never binds: never ready), SLOW_MS (delay per request). SIGTERM: stop
 accepting, finish what is open, exit 0.
 """
@@ -10,6 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 name = os.environ.get("PS", "?")
 version = os.environ.get("VERSION", "v1")
 fail_every = int(os.environ.get("FAIL_EVERY", "0"))
+crash_after = int(os.environ.get("CRASH_AFTER", "0"))
 slow = int(os.environ.get("SLOW_MS", "0")) / 1000
 count = 0
 lock = threading.Lock()
@@ -51,6 +53,9 @@ class Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Length", "0")
             self.end_headers()
             return
+        if crash_after and n >= crash_after:
+            print(f"{name} {version} crashes", flush=True)
+            os._exit(3)
         status = 500 if fail_every and n % fail_every == 0 else 200
         body = f"{name} {version} {self.headers.get('X-Forwarded-For', '-')} {self.headers.get('X-Request-Id', '-')}\n".encode()
         self.send_response(status)

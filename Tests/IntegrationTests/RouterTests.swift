@@ -332,6 +332,47 @@ struct RouterTests {
         #expect(!r.stdout.contains("started (pid"))
     }
 
+    /// A canary instance that exits rolls the rollout back; the old set is untouched.
+    @Test func aCanaryThatExitsIsRolledBack() throws {
+        let base = Ports.base()
+        let app = try Self.app(json: #"{"paas": {"processes": {"web": {"rollout": {"strategy": "canary", "steps": [50, 100], "step_duration": 30}}}}}"#)
+        defer { app.remove() }
+        let paas = try Running(["up", "--no-color", "-m", "web=2", "-p", "\(base)"], in: app.path, environment: Self.routerOn)
+        #expect(eventually { psRows(app).filter { $0["ready"] as? Bool == true }.count == 2 })
+        let oldPids = Set(psRows(app).compactMap { $0["pid"] as? Int })
+        let load = try Self.load(base)
+        try app.write(".env", "VERSION=v2\nCRASH_AFTER=3\n")
+        let r = try runPaas(["rollout", "web"], in: app.path, timeout: 60)
+        #expect(r.status == 1, "\(r.stdout)\(r.stderr)")
+        #expect(r.stdout.contains("of the new set ended (exited with status 3) before the switch"), "\(r.stdout)")
+        _ = load.stop()
+        #expect(eventually { Set(psRows(app).compactMap { $0["pid"] as? Int }) == oldPids })
+        paas.signal(SIGTERM)
+        #expect(paas.waitForExit() == 0)
+    }
+
+    /// A type that is not routed rolls one instance at a time; a singleton stops first.
+    @Test func typesThatAreNotRoutedRollOneAtATime() throws {
+        let base = Ports.base()
+        let json = #"{"paas": {"processes": {"worker": {"min_uptime": 0.2}, "clock": {"min_uptime": 0.2, "singleton": true}}}}"#
+        let app = try Self.app(json: json, extra: "worker: echo worker $VERSION; exec sleep 1000\nclock: echo clock $VERSION; exec sleep 1001\n")
+        defer { app.remove() }
+        let paas = try Running(["up", "--no-color", "-m", "worker=2", "-p", "\(base)"], in: app.path, environment: Self.routerOn)
+        #expect(eventually { psRows(app).filter { $0["ready"] as? Bool == true }.count == 4 })
+        let r = try runPaas(["rollout", "worker", "clock"], in: app.path, timeout: 60)
+        #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
+        #expect(r.stdout.contains("worker: rollout promoted") && r.stdout.contains("clock: rollout promoted"), "\(r.stdout)")
+        #expect(paas.stdout.contains("worker: rollout requested, replacing 2 instances (each once its successor is ready)"))
+        #expect(paas.stdout.contains("clock: rollout requested, replacing 1 instance (each stopped before its successor starts)"))
+        #expect(psRows(app).filter { $0["type"] as? String == "worker" }.allSatisfy { $0["generation"] as? Int == 2 })
+        // web was not named: untouched.
+        #expect(psRows(app).first { $0["name"] as? String == "web.1" }?["generation"] as? Int == 1)
+        let bad = try runPaas(["rollout", "nosuch"], in: app.path)
+        #expect(bad.status == 78 && bad.stderr.contains("no running process type \"nosuch\""), "\(bad.stderr)")
+        paas.signal(SIGTERM)
+        #expect(paas.waitForExit() == 0)
+    }
+
     @Test func everyInstanceDownAnswersAtOnceAndTheRouterLeavesNothingAfterKillNine() throws {
         let base = Ports.base()
         let app = try Self.app(json: #"{"paas": {"processes": {"web": {"router": "http", "fallback": "503.html", "restart": "always", "backoff": {"initial": 30, "max": 60}}}}}"#)

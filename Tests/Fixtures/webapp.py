@@ -57,6 +57,8 @@ class Handler(BaseHTTPRequestHandler):
             print(f"{name} {version} crashes", flush=True)
             os._exit(3)
         status = 500 if fail_every and n % fail_every == 0 else 200
+        if os.path.exists(f"fail-{name}"):
+            status = 500  # fails while a file `fail-<PS>` exists in the app root
         body = f"{name} {version} {self.headers.get('X-Forwarded-For', '-')} {self.headers.get('X-Request-Id', '-')}\n".encode()
         self.send_response(status)
         self.send_header("Content-Length", str(len(body)))

@@ -211,11 +211,11 @@ package struct Rollout: Sendable, Equatable {
     }
 
     /// `paas rollout abort`: roll back now, if it has not switched.
-    package mutating func abort() -> Result<[Action], RolloutRefusal> {
+    package mutating func abort(by who: String = "paas rollout abort") -> Result<[Action], RolloutRefusal> {
         guard beforeSwitch else { return .failure(RolloutRefusal("the rollout has already switched; roll out the previous configuration instead")) }
         phase = .done(.aborted)
         weight = 0
-        return .success([.note("\(type): rollout aborted by paas rollout abort; the old set serves as before"), .setWeight(0), .stopNew, .finished(.aborted)])
+        return .success([.note("\(type): rollout aborted by \(who); the old set serves as before"), .setWeight(0), .stopNew, .finished(.aborted)])
     }
 
     private mutating func switchAll(now: UInt64, why: String) -> [Action] {

@@ -253,6 +253,7 @@ extension Supervisor {
     }
 
     func abandonReplacement(of typeName: String, by action: String) {
+        abandonRollout(of: typeName, by: action)
         guard let r = replacements.removeValue(forKey: typeName) else { return }
         event("\(typeName): \(action) took over; the reload stops replacing it (\(r.remaining) left at their generation)")
         recordOutcome(typeName, .aborted)

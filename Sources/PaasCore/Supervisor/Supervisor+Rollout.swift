@@ -97,6 +97,14 @@ extension Supervisor {
         carryOut(actions, rollout: type, now: now)
     }
 
+    /// `paas stop`, `restart` or `scale` of a type under a rollout that has not switched yet:
+    /// the rollout is aborted (the old set serves on) and the command takes over.
+    func abandonRollout(of typeName: String, by action: String) {
+        guard var run = rollouts[typeName], run.controller.beforeSwitch, case .success(let actions) = run.controller.abort(by: action) else { return }
+        rollouts[typeName] = run
+        carryOut(actions, rollout: typeName, now: Clock.monotonicNanos())
+    }
+
     /// `paas rollout promote` and `abort`: every rollout under way.
     func steerRollouts(promote: Bool) -> Result<[(String, JSON)], ControlError> {
         guard !rollouts.isEmpty else { return .failure(ControlError("no rollout is under way")) }
@@ -129,7 +137,14 @@ extension Supervisor {
             case .startNew(let count):
                 guard let type = plan.app.formation.types.first(where: { $0.name == typeName }), count > 0 else { continue }
                 for n in 1...count {
-                    guard let index = startInstance(type, n, role: .rolloutNew) else { continue }
+                    guard let index = startInstance(type, n, role: .rolloutNew) else {
+                        // No private port left in the type's block: the new set cannot be whole.
+                        guard var run = rollouts[typeName] else { break }
+                        let more = run.controller.exited(n, "could not start (no free private port in \(typeName)'s block)")
+                        rollouts[typeName] = run
+                        carryOut(more, rollout: typeName, now: now)
+                        break
+                    }
                     rollouts[typeName]?.newSet[index] = n
                     if case .failedToStart(let why) = members[index].state.phase {
                         rolloutExited(index, "could not start (\(why))", now: now)

@@ -14,6 +14,7 @@ fail_every = int(os.environ.get("FAIL_EVERY", "0"))
 crash_after = int(os.environ.get("CRASH_AFTER", "0"))
 slow = int(os.environ.get("SLOW_MS", "0")) / 1000
 count = 0
+active = 0  # requests being answered (a stop waits for them)
 lock = threading.Lock()
 
 if os.environ.get("NEVER_LISTEN") == "1":
@@ -27,7 +28,17 @@ class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
     def do_GET(self):
-        global count
+        global active
+        with lock:
+            active += 1
+        try:
+            self.answer()
+        finally:
+            with lock:
+                active -= 1
+
+    def answer(self):
+        global count, active  # noqa: PLW0603
         with lock:
             count += 1
             n = count
@@ -39,13 +50,26 @@ class Handler(BaseHTTPRequestHandler):
             self.send_header("Connection", "Upgrade")
             self.end_headers()
             self.wfile.flush()
-            # Raw echo, prefixed with who answers, until the client closes.
-            while True:
-                data = self.rfile.readline()
-                if not data:
-                    return
-                self.wfile.write(f"{name} {version} ".encode() + data)
-                self.wfile.flush()
+            with lock:
+                active -= 1  # a long-lived upgrade does not hold a stop back
+            try:
+                self.echo()
+            finally:
+                with lock:
+                    active += 1
+            return
+        self.plain(n)
+
+    def echo(self):
+        # Raw echo, prefixed with who answers, until the client closes.
+        while True:
+            data = self.rfile.readline()
+            if not data:
+                return
+            self.wfile.write(f"{name} {version} ".encode() + data)
+            self.wfile.flush()
+
+    def plain(self, n):
         if self.path == "/health":
             # Unready while a file `unready-<PS>` exists in the app root.
             status = 503 if os.path.exists(f"unready-{name}") else 200
@@ -84,4 +108,8 @@ def stop(*_):
 signal.signal(signal.SIGTERM, stop)
 print(f"{name} {version} listening on {os.environ['PORT']}", flush=True)
 server.serve_forever(poll_interval=0.05)
+# Graceful: the requests being answered finish (at most 3 s) before the process exits.
+deadline = time.monotonic() + 3
+while active > 0 and time.monotonic() < deadline:
+    time.sleep(0.01)
 print(f"{name} {version} stopped", flush=True)

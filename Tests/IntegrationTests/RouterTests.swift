@@ -413,6 +413,42 @@ struct RouterTests {
         #expect(paas.waitForExit() == 0)
     }
 
+    /// Socket activation: paas takes the listening socket it is handed (LISTEN_FDS) for its
+    /// routed type, so a restart of paas refuses no connection: they wait in the socket's queue.
+    @Test func aRestartOfPaasUnderSocketActivationRefusesNoConnection() throws {
+        let base = Ports.base()
+        let app = try Self.app()
+        defer { app.remove() }
+        let stop = app.file("stop-activation")
+        let wrapper = try Running(["python3", Binaries.packageRoot.appendingPathComponent("Tests/Fixtures/activate.py").path, "\(base + 50)", "web", stop,
+                                   Binaries.paas, "up", "--no-color", "-m", "web=2", "-p", "\(base)"],
+                                  in: app.path, environment: Self.routerOn, executable: "/usr/bin/env", watching: ["started "])
+        defer { wrapper.signal(SIGKILL) }
+        #expect(eventually { psRows(app).filter { $0["ready"] as? Bool == true }.count == 2 })
+        // The public port is the one handed over, not the plan's.
+        #expect(psRows(app).allSatisfy { $0["public_port"] as? Int == base + 50 })
+        #expect(!portAccepts(base))
+        #expect(wrapper.stdout.contains("router: web on port \(base + 50) (socket activation, descriptor 3; taken once an instance is ready)"))
+        #expect(wrapper.stdout.contains("router: web takes connections on port \(base + 50)"))
+        let load = try Load(port: base + 50)
+        #expect(eventually { Self.get(base + 50) != nil })
+        let first = try #require(Self.paasPids(wrapper.stdout).first)
+        kill(first, SIGTERM)
+        #expect(eventually { Self.paasPids(wrapper.stdout).count == 2 })
+        #expect(eventually { psRows(app).filter { $0["ready"] as? Bool == true }.count == 2 })
+        let result = load.stop()
+        #expect(Self.failed(result.failures) == 0, "\(result.failures) \(result.examples)")
+        // The load ran from before the SIGTERM until the new paas was ready.
+        #expect(result.ok > 5)
+        _ = FileManager.default.createFile(atPath: stop, contents: Data())
+        if let second = Self.paasPids(wrapper.stdout).last { kill(second, SIGTERM) }
+        #expect(wrapper.waitForExit() == 0)
+    }
+
+    static func paasPids(_ stdout: String) -> [Int32] {
+        stdout.split(separator: "\n").compactMap { $0.hasPrefix("started ") ? Int32($0.dropFirst(8)) : nil }
+    }
+
     @Test func everyInstanceDownAnswersAtOnceAndTheRouterLeavesNothingAfterKillNine() throws {
         let base = Ports.base()
         let app = try Self.app(json: #"{"paas": {"processes": {"web": {"router": "http", "fallback": "503.html", "restart": "always", "backoff": {"initial": 30, "max": 60}}}}}"#)

@@ -136,3 +136,21 @@ struct RolloutTests {
         #expect(a.isDone)
     }
 }
+
+/// systemd socket activation's variables (issue 11, item 5).
+@Suite("socket activation")
+struct SocketActivationTests {
+    @Test("only for this process; named sockets go to their type, unnamed ones in order")
+    func parse() {
+        #expect(SocketActivation.parse([("LISTEN_PID", "41"), ("LISTEN_FDS", "1")], pid: 42) == nil)
+        #expect(SocketActivation.parse([("LISTEN_PID", "42"), ("LISTEN_FDS", "0")], pid: 42) == nil)
+        #expect(SocketActivation.parse([("LISTEN_FDS", "1")], pid: 42) == nil)
+        var a = SocketActivation.parse([("LISTEN_PID", "42"), ("LISTEN_FDS", "3"), ("LISTEN_FDNAMES", "api:unknown:")], pid: 42)
+        #expect(a?.take(for: "web") == 4)
+        #expect(a?.take(for: "api") == 3)
+        #expect(a?.take(for: "other") == 5)
+        #expect(a?.take(for: "more") == nil)
+        var one = SocketActivation.parse([("LISTEN_PID", "7"), ("LISTEN_FDS", "1")], pid: 7)
+        #expect(one?.take(for: "web") == 3)
+    }
+}

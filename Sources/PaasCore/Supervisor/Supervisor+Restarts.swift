@@ -71,6 +71,7 @@ extension Supervisor {
     func fireTimers(now: UInt64) {
         for timer in timers.popDue(now: now) {
             if case .groupKill = timer { killOverdueGroups(now: now); continue }
+            if case .drain = timer { checkDrains(now: now); continue }
             guard runState.phase == .running else { continue }
             switch timer {
             case .groupKill: break

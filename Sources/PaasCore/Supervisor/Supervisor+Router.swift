@@ -3,8 +3,14 @@ import PaasRouter
 
 /// A routed type's public side, as the loop keeps it.
 struct RouteState {
+    /// The port it listens on (the plan's, or that of a socket systemd handed over).
     var publicPort: Int
+    /// Where the type's block of private ports starts after (the plan's public port).
+    var planPort: Int
     var mode: RouteMode
+    /// A socket systemd passed, not taken yet: it is taken once an instance is ready, so that
+    /// connections wait in its queue while paas (re)starts instead of being answered at once.
+    var pendingAdoption: RouteSettings?
     /// The table last handed to the router (a new one is sent only when it differs).
     var table = RouteTable()
 }
@@ -25,7 +31,8 @@ extension Supervisor {
         plan.routerEnabled && plan.app.isRouted(type)
     }
 
-    /// Opens the public listener of each routed type that runs; the first failure is returned.
+    /// Opens the public listener of each routed type that runs (or adopts the listening socket
+    /// systemd passed for it); the first failure is returned.
     func openRoutes() -> String? {
         let types = plan.types.filter { isRouted($0.name) && routes[$0.name] == nil }
         guard !types.isEmpty else { return nil }
@@ -47,16 +54,26 @@ extension Supervisor {
                     return "\(type.name): fallback page \(page): \(error)"
                 }
             }
-            let route = RouteSettings(name: type.name, mode: settings.router == .http ? .http : .tcp, source: .port(publicPort),
+            let inherited = activation?.take(for: type.name)
+            let route = RouteSettings(name: type.name, mode: settings.router == .http ? .http : .tcp, source: inherited.map { .descriptor($0) } ?? .port(publicPort),
                                       ejectionErrors: settings.ejectionErrors, ejectionCooldown: settings.ejectionCooldown,
                                       fallbackPage: fallback, retryAfterSeconds: 5)
+            if let fd = inherited {
+                guard let port = LocalTCP.boundPort(fd) else {
+                    return "\(type.name): descriptor \(fd) that systemd passed is not a TCP socket"
+                }
+                routes[type.name] = RouteState(publicPort: port, planPort: publicPort, mode: route.mode, pendingAdoption: route)
+                event("router: \(type.name) on port \(port) (socket activation, descriptor \(fd); taken once an instance is ready) (\(route.mode.rawValue)), instances on private ports from \(publicPort + 1)")
+                continue
+            }
+            let bound: Int
             do {
-                _ = try router!.listen(route)
+                bound = try router!.listen(route)
             } catch {
                 return "\(type.name): could not listen on its public port \(publicPort): \(error)"
             }
-            routes[type.name] = RouteState(publicPort: publicPort, mode: route.mode)
-            event("router: \(type.name) on port \(publicPort) (\(route.mode.rawValue)), instances on private ports from \(publicPort + 1)")
+            routes[type.name] = RouteState(publicPort: bound, planPort: publicPort, mode: route.mode)
+            event("router: \(type.name) on port \(bound) (\(route.mode.rawValue)), instances on private ports from \(publicPort + 1)")
         }
         routerDirty = true
         return nil
@@ -80,9 +97,9 @@ extension Supervisor {
             if let p = m.identity.port { held.insert(p) }
         }
         let isLast = plan.app.formation.types.allSatisfy { $0.index <= type.index }
-        let end = isLast ? 65535 : route.publicPort + 99
-        guard route.publicPort + 1 <= end else { return nil }
-        return (route.publicPort + 1...end).first { !held.contains($0) }
+        let end = isLast ? 65535 : route.planPort + 99
+        guard route.planPort + 1 <= end else { return nil }
+        return (route.planPort + 1...end).first { !held.contains($0) }
     }
 
     /// The backends of a routed type now: its running, ready instances that are not draining,
@@ -109,6 +126,19 @@ extension Supervisor {
         routerDirty = false
         for (name, var route) in routes {
             let table = routeTable(name)
+            if let pending = route.pendingAdoption, !table.backends.isEmpty {
+                // The table first: the first connection taken must find a backend.
+                route.pendingAdoption = nil
+                route.table = table
+                routes[name] = route
+                router.update(route: name, table: table)
+                do {
+                    _ = try router.listen(pending)
+                    event("router: \(name) takes connections on port \(route.publicPort) (an instance is ready)")
+                } catch {
+                    event("router: \(name): could not take the socket systemd passed: \(error)")
+                }
+            }
             guard table != route.table else { continue }
             route.table = table
             routes[name] = route
@@ -156,7 +186,8 @@ extension Supervisor {
     func checkDrains(now: UInt64) {
         guard !drains.isEmpty else { return }
         var open: [String: [Int: BackendCounters]] = [:]
-        for (index, drain) in drains.sorted(by: { $0.key < $1.key }) where !drain.byRollout {
+        // While stopping, a rollout's old set drains like any other.
+        for (index, drain) in drains.sorted(by: { $0.key < $1.key }) where !drain.byRollout || runState.isStopping {
             guard let m = members.member(index), !m.state.isFinished else { drains[index] = nil; continue }
             let type = m.identity.type
             if open[type] == nil { open[type] = router?.snapshot(route: type) ?? [:] }
@@ -167,9 +198,42 @@ extension Supervisor {
                 stopInstance(index)
             }
         }
-        if drains.values.contains(where: { !$0.byRollout }) { timers.schedule(.drain, at: now + Self.drainPoll) }
+        if drains.values.contains(where: { !$0.byRollout || runState.isStopping }) { timers.schedule(.drain, at: now + Self.drainPoll) }
     }
 
     /// The public and private ports of an instance for `ps`.
     func publicPort(of type: String) -> Int? { routes[type]?.publicPort }
+}
+
+/// systemd socket activation (`sd_listen_fds`): the listening sockets a `.socket` unit passes,
+/// from descriptor 3 on, when `LISTEN_PID` is paas's own pid. A socket named after a routed
+/// type (`FileDescriptorName=web`, in `LISTEN_FDNAMES`) is that type's; unnamed ones go to the
+/// routed types in Procfile order. So `systemctl restart app` refuses no connection: they wait
+/// in the socket's queue while paas restarts.
+struct SocketActivation: Equatable {
+    private(set) var named: [String: Int32] = [:]
+    private(set) var unnamed: [Int32] = []
+
+    static let firstDescriptor: Int32 = 3
+
+    /// nil when nothing was passed to this process.
+    static func parse(_ environment: [(key: String, value: String)], pid: Int32) -> SocketActivation? {
+        let env = Dictionary(environment.map { ($0.key, $0.value) }, uniquingKeysWith: { _, last in last })
+        guard let pidText = env["LISTEN_PID"], Int32(pidText) == pid, let count = env["LISTEN_FDS"].flatMap({ Int32($0) }), count > 0, count < 1024 else { return nil }
+        let names = env["LISTEN_FDNAMES"].map { $0.split(separator: ":", omittingEmptySubsequences: false).map(String.init) } ?? []
+        var result = SocketActivation()
+        for i in 0..<count {
+            let fd = firstDescriptor + i
+            let name = Int(i) < names.count ? names[Int(i)] : ""
+            // systemd's default name is "unknown"; the socket unit's own name is not a type.
+            if !name.isEmpty, name != "unknown", result.named[name] == nil { result.named[name] = fd } else { result.unnamed.append(fd) }
+        }
+        return result
+    }
+
+    /// The socket for routed `type`: its named one, else the next unnamed one.
+    mutating func take(for type: String) -> Int32? {
+        if let fd = named.removeValue(forKey: type) { return fd }
+        return unnamed.isEmpty ? nil : unnamed.removeFirst()
+    }
 }

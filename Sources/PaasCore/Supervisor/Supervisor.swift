@@ -161,6 +161,8 @@ package final class Supervisor {
     var routerDirty = false
     /// Made with the router (a run without one spends no descriptor on it).
     var routerWake: WakeUp?
+    /// The listening sockets systemd passed (socket activation), until routes take them.
+    var activation: SocketActivation?
     /// Routed instances out of rotation before they stop, with their drain deadline
     /// (`byRollout`: the rollout decides when its old set stops).
     var drains: [Int: (deadline: UInt64, byRollout: Bool)] = [:]
@@ -213,6 +215,7 @@ package final class Supervisor {
         outer.add(writer.loopWake.fd, token: Token.writer)
         outer.add(inner.fd, token: Token.pipes)
         baseEnvironment = ProcessEnvironment.current()
+        activation = SocketActivation.parse(baseEnvironment, pid: Processes.currentPID)
         // The public ports come first: a port that is taken stops paas before anything starts.
         if let failure = openRoutes() {
             OutputFile.writeIfReady(2, "paas: \(failure)\n")
@@ -662,11 +665,25 @@ package final class Supervisor {
             startFormation()
         case .stopAll:
             if let reason { event(describe(reason)) }
-            // No new connection is taken once the formation stops.
+            // No new connection is taken once the formation stops; a routed instance with
+            // connections still open gets its stop signal once they end (at most half the
+            // timeout), so that nothing the router already took is cut off.
             for name in routes.keys.sorted() { router?.close(route: name) }
-            drains.removeAll()
+            let now = Clock.monotonicNanos()
+            let open = routes.keys.reduce(into: [String: [Int: BackendCounters]]()) { $0[$1] = router?.snapshot(route: $1) ?? [:] }
+            let drainUntil = now + runState.timeoutNanos / 2
             for i in members.serials {
+                let m = members[i]
+                if case .running = m.state.phase, let counters = open[m.identity.type], (counters[i]?.active ?? 0) > 0 {
+                    drains[i] = (deadline: min(drainUntil, drains[i]?.deadline ?? drainUntil), byRollout: false)
+                    continue
+                }
+                drains[i] = nil
                 stopInstance(i)
+            }
+            if !drains.isEmpty {
+                event("waiting for \(drains.count) routed instance\(drains.count == 1 ? "" : "s")' open connections (at most \(Self.seconds(runState.timeoutNanos / 2)))")
+                timers.schedule(.drain, at: now + Self.drainPoll)
             }
             signalStrays(Signal.terminate)
         case .killAll:

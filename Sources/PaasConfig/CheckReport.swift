@@ -12,6 +12,9 @@ package enum CheckReport {
             return .object([
                 ("name", .string(type.name)), ("command", .string(type.command)), ("quantity", .int(type.quantity)),
                 ("ports", .array(f.ports(of: type).map { .int($0) })), ("release", .bool(false)),
+                // Behind the router (unless `up --no-router`): one public port, instances on private ones.
+                ("routed", .bool(config.isRouted(type.name))),
+                ("public_port", config.isRouted(type.name) ? .int(type.port(1, base: f.basePort)) : .null),
                 ("settings", settings(config.settings(type.name))),
                 ("healthchecks", .array((config.manifest.healthchecks[type.name] ?? []).map(check))),
             ])
@@ -36,6 +39,14 @@ package enum CheckReport {
             ("backoff", .object([("initial", s(r.initialDelay)), ("max", s(r.maximumDelay)), ("jitter", .number(r.jitter)), ("reset_after", s(r.resetAfter))])),
             ("breaker", .object([("failures", .int(r.breakerFailures)), ("window", s(r.breakerWindow)), ("cooldown", s(r.cooldown)), ("max_cooldown", s(r.maximumCooldown))])),
             ("after", .array(r.after.map { .string($0) })), ("boot_timeout", s(r.bootTimeout)),
+            ("router", .string(r.router.rawValue)), ("fallback", r.fallback.map { .string($0) } ?? .null),
+            ("ejection", .object([("errors", .int(r.ejectionErrors)), ("cooldown", s(r.ejectionCooldown))])),
+            ("rollout", .object([
+                ("strategy", r.rollout.strategy.map { .string($0.rawValue) } ?? .null), ("steps", .array(r.rollout.steps.map { .int($0) })),
+                ("step_duration", s(r.rollout.stepDuration)), ("min_requests", .int(r.rollout.minRequests)),
+                ("deploy_timeout", s(r.rollout.deployTimeout)), ("drain_timeout", s(r.rollout.drainTimeout)),
+                ("failure_threshold", .int(r.rollout.failureThreshold)),
+            ])),
         ])
     }
 
@@ -76,7 +87,8 @@ package enum CheckReport {
             }
             let type = byName[entry.name]!
             let ports = f.ports(of: type)
-            let portText = ports.isEmpty ? "-" : ports.count == 1 ? "\(ports[0])" : "\(ports.first!)-\(ports.last!)"
+            var portText = ports.isEmpty ? "-" : ports.count == 1 ? "\(ports[0])" : "\(ports.first!)-\(ports.last!)"
+            if config.isRouted(type.name) { portText = "\(type.port(1, base: f.basePort)) routed" }
             out += "\(pad(type.name, width))  \(String(repeating: " ", count: max(0, 3 - String(type.quantity).count)))\(type.quantity)  \(pad(portText, 11))  \(pad(restartWord(config.settings(type.name)), 10))  \(type.command)\n"
         }
         return out

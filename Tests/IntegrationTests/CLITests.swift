@@ -119,7 +119,8 @@ import Testing
         #expect(table.map { $0.split(separator: " ").first.map(String.init) ?? "" } == ["TYPE", "release", "web", "worker", "clock"])
         let rows = table.dropFirst().map { $0.split(separator: " ", maxSplits: 3, omittingEmptySubsequences: true).map(String.init) }
         #expect(rows[0].prefix(3) == ["release", "-", "(first)"])
-        #expect(rows[1].prefix(3) == ["web", "2", "5000-5001"])
+        // web is routed: one public port (its instances get private ones when it runs).
+        #expect(rows[1].prefix(3) == ["web", "2", "5000"] && table[2].contains(" 5000 routed "))
         #expect(rows[2].prefix(3) == ["worker", "3", "5100-5102"])
         #expect(rows[3].prefix(3) == ["clock", "1", "5200"])
         #expect(table[1].hasSuffix("./bin/migrate"))
@@ -135,7 +136,8 @@ import Testing
         #expect(r.stdout.hasPrefix("Procfile: ok, 1 process type\n"))
         #expect(r.stdout.contains("env files: none\n"))
         let row = try #require(r.stdout.split(separator: "\n").last)
-        #expect(row.split(separator: " ").map(String.init) == ["web", "0", "-", "no", "serve"])
+        // A routed type scaled to 0 still has its public port (the router answers at once).
+        #expect(row.split(separator: " ").map(String.init) == ["web", "0", "5000", "routed", "no", "serve"])
     }
 
     @Test func checkJSON() throws {

@@ -2,10 +2,6 @@ import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
 /// The router: public listeners on its own event loop threads, forwarding to backends by table
 /// (see `RouterAPI.swift` for the contract with the owner loop).
 package final class Router: Sendable {
@@ -116,15 +112,7 @@ package final class Router: Sendable {
         case .descriptor(let fd): what = "descriptor \(fd)"
         }
         if let io = error as? IOError {
-            switch io.errnoCode {
-            case EADDRINUSE: return "\(what) is in use (EADDRINUSE)"
-            case EACCES: return "\(what): permission denied (EACCES)"
-            case EADDRNOTAVAIL: return "\(what): address not available (EADDRNOTAVAIL)"
-            case EBADF: return "\(what) is not an open descriptor (EBADF)"
-            case ENOTSOCK: return "\(what) is not a socket (ENOTSOCK)"
-            case EINVAL: return "\(what) is not a listening socket (EINVAL)"
-            default: return "\(what): \(io.description)"
-            }
+            return "\(what)\(ListenErrno.phrase(io.errnoCode) ?? ": \(io.description)")"
         }
         return "\(what): \(error)"
     }

@@ -248,6 +248,7 @@ struct RouterHTTPTests {
         #expect(eventually(10) {
             let now = hose.writtenCount
             defer { last = now }
+            // The sampling interval of "stopped growing": two counts 200 ms apart are equal.
             usleep(200_000)
             return now == last
         })

@@ -139,7 +139,8 @@ struct RouterTCPTests {
         }
         #expect(f.snapshot()[1]?.connectErrors == errors)
 
-        // Still down after the cool-down: the trial fails (retried on live), ejected again.
+        // Still down after the cool-down (300 ms; the time passing is the scenario): the trial
+        // fails (retried on live), ejected again.
         usleep(350_000)
         let c1 = try f.connect()
         #expect(c1.readLine() == "live")
@@ -242,6 +243,7 @@ struct RouterTCPTests {
         #expect(eventually(10) {
             let now = hose.writtenCount
             defer { last = now }
+            // The sampling interval of "stopped growing": two counts 200 ms apart are equal.
             usleep(200_000)
             return now == last
         })

@@ -501,7 +501,12 @@ final class StuckListener {
             fillers.append(f)
         }
         self.fillers = fillers
-        usleep(50_000)
+        // Each filler's connect completes (writable) once the kernel has queued it: then the
+        // backlog is full and the next connect hangs, which is what the test needs.
+        for f in fillers {
+            var p = pollfd(fd: f, events: Int16(POLLOUT), revents: 0)
+            _ = poll(&p, 1, 1000)
+        }
     }
 
     deinit {
